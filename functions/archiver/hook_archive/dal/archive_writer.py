@@ -1,0 +1,148 @@
+"""Writing the archive: rows are spooled per partition into local Parquet files (bounded memory,
+whatever the backlog), then each file becomes exactly one S3 object per partition per run."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+import pyarrow.parquet as pq
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from hook_archive.errors import ArchiveWriteError
+from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, to_record_batch
+from hook_archive.models.hook_result import HookResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+
+
+@dataclass(frozen=True)
+class SpooledObject:
+    key: str
+    path: Path
+    rows: int
+
+
+class ParquetSpool:
+    """Buffers rows per object key and flushes full row groups to local ZSTD Parquet files."""
+
+    def __init__(
+        self,
+        *,
+        account_id: str,
+        region: str,
+        archived_at_ms: int,
+        rows_per_row_group: int,
+        directory: str | None,
+    ) -> None:
+        self._directory = tempfile.TemporaryDirectory(prefix="hook-archive-", dir=directory)
+        self._account_id = account_id
+        self._region = region
+        self._archived_at_ms = archived_at_ms
+        self._rows_per_row_group = rows_per_row_group
+        self._buffers: dict[str, list[HookResult]] = {}
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._paths: dict[str, Path] = {}
+        self._rows: dict[str, int] = {}
+        self._buffered = 0
+
+    def add(self, key: str, result: HookResult) -> None:
+        self._buffers.setdefault(key, []).append(result)
+        self._rows[key] = self._rows.get(key, 0) + 1
+        self._buffered += 1
+        if len(self._buffers[key]) >= self._rows_per_row_group:
+            self._flush(key)
+        elif self._buffered >= 2 * self._rows_per_row_group:
+            # Many partitions each holding a little: flush the biggest to keep memory bounded.
+            self._flush(max(self._buffers, key=lambda name: len(self._buffers[name])))
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self._rows)
+
+    @property
+    def rows(self) -> int:
+        return sum(self._rows.values())
+
+    def _flush(self, key: str) -> None:
+        results = self._buffers.pop(key, [])
+        if not results:
+            return
+        self._buffered -= len(results)
+        writer = self._writers.get(key)
+        if writer is None:
+            path = Path(self._directory.name) / f"part-{len(self._writers):05d}.parquet"
+            writer = pq.ParquetWriter(
+                path, ARCHIVE_SCHEMA, compression="zstd", compression_level=3, write_statistics=True
+            )
+            self._writers[key] = writer
+            self._paths[key] = path
+        batch = to_record_batch(
+            results, account_id=self._account_id, region=self._region, archived_at_ms=self._archived_at_ms
+        )
+        writer.write_batch(batch, row_group_size=self._rows_per_row_group)
+
+    def finish(self) -> list[SpooledObject]:
+        for key in list(self._buffers):
+            self._flush(key)
+        for writer in self._writers.values():
+            writer.close()
+        return [SpooledObject(key, self._paths[key], self._rows[key]) for key in sorted(self._paths)]
+
+    def discard(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._directory.cleanup()
+
+
+class S3ArchiveWriter:
+    def __init__(
+        self, *, bucket: str, client: S3Client | None = None, botocore_config: Config | None = None
+    ) -> None:
+        self._client = client or boto3.client("s3", config=botocore_config)
+        self.bucket = bucket
+
+    def upload(self, spooled: SpooledObject) -> int:
+        """PUT one object (overwriting a retried run's object of the same key); return its size."""
+        size = spooled.path.stat().st_size
+        try:
+            with spooled.path.open("rb") as body:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=spooled.key,
+                    Body=body,
+                    ContentLength=size,
+                    ContentType=PARQUET_CONTENT_TYPE,
+                    Metadata={"rows": str(spooled.rows)},
+                )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            raise ArchiveWriteError(f"writing s3://{self.bucket}/{spooled.key} failed: {code}") from error
+        except BotoCoreError as error:
+            raise ArchiveWriteError(f"writing s3://{self.bucket}/{spooled.key} failed: {error}") from error
+        return size
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove objects a dead run left behind (DeleteObjects takes at most 1,000 keys)."""
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            try:
+                response = self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise ArchiveWriteError(
+                    f"deleting {len(chunk)} orphaned archive object(s) failed: {error}"
+                ) from error
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise ArchiveWriteError(
+                    f"deleting orphaned archive object {first.get('Key')} failed: {first.get('Code')}"
+                )

@@ -1,0 +1,68 @@
+"""Builds the real adapters. Clients are created the standard boto3 way (region and endpoints from the
+environment, so AWS_ENDPOINT_URL[_<SERVICE>] redirect them); there is no endpoint plumbing of ours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from hook_archive.dal.archive_writer import ParquetSpool, S3ArchiveWriter
+from hook_archive.dal.checkpoint_store import S3CheckpointStore
+from hook_archive.dal.event_publisher import EventBridgePublisher
+from hook_archive.dal.hook_results import HookResultsReader
+from hook_archive.logic.archive_run import ArchiverDependencies
+from hook_archive.logic.partitioning import checkpoint_key
+from hook_archive.models.config import ArchiverConfig
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    cloudformation: CloudFormationClient
+    s3: S3Client
+    events: EventBridgeClient
+
+    @classmethod
+    def create(cls, config: ArchiverConfig) -> AwsClients:
+        botocore_config = Config(
+            retries={"mode": config.api_retry_mode, "max_attempts": config.api_max_attempts},
+            user_agent_extra="cfn-hook-archive",
+        )
+        session = boto3.session.Session(region_name=config.region)
+        return cls(
+            cloudformation=session.client("cloudformation", config=botocore_config),
+            s3=session.client("s3", config=botocore_config),
+            events=session.client("events", config=botocore_config),
+        )
+
+
+def build_dependencies(
+    config: ArchiverConfig, clients: AwsClients, *, account_id: str, spool_directory: str | None = None
+) -> ArchiverDependencies:
+    def new_spool(archived_at_ms: int) -> ParquetSpool:
+        return ParquetSpool(
+            account_id=account_id,
+            region=config.region,
+            archived_at_ms=archived_at_ms,
+            rows_per_row_group=config.spool_rows_per_row_group,
+            directory=spool_directory,
+        )
+
+    return ArchiverDependencies(
+        hook_results=HookResultsReader(clients.cloudformation, max_pages=config.max_pages_per_run),
+        checkpoints=S3CheckpointStore(
+            bucket=config.archive_bucket,
+            key=checkpoint_key(config.archive_prefix, account_id=account_id, region=config.region),
+            client=clients.s3,
+        ),
+        archive=S3ArchiveWriter(bucket=config.archive_bucket, client=clients.s3),
+        events=EventBridgePublisher(bus_name=config.event_bus_name, client=clients.events),
+        new_spool=new_spool,
+    )

@@ -1,0 +1,51 @@
+"""Domain errors: each says what failed, so logs and alarms need no stack trace to be understood."""
+
+from __future__ import annotations
+
+
+class ArchiverError(Exception):
+    """Base class of every error the archiver raises on purpose."""
+
+
+class ConfigError(ArchiverError):
+    """The Lambda environment is missing a variable or holds a bad value."""
+
+
+class HookResultsError(ArchiverError):
+    """ListHookResults or GetHookResult failed after botocore's retries."""
+
+    def __init__(self, message: str, *, error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+class PaginationError(HookResultsError):
+    """The API's paging misbehaved: a repeated token or too many pages."""
+
+
+class ArchiveWriteError(ArchiverError):
+    """Writing or deleting an archive object in S3 failed."""
+
+
+class CheckpointError(ArchiverError):
+    """The checkpoint could not be read or written."""
+
+
+class CheckpointCorruptError(CheckpointError):
+    """The checkpoint object exists but is not a valid checkpoint; never reset it silently."""
+
+
+class CheckpointConflictError(CheckpointError):
+    """Another run changed the checkpoint first (S3 conditional write failed): this run lost cleanly."""
+
+
+class RunInProgressError(CheckpointError):
+    """Another run holds a live lease on the checkpoint."""
+
+
+class EventPublishError(ArchiverError):
+    """PutEvents failed for some entries after retries."""
+
+    def __init__(self, message: str, *, failed_entries: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.failed_entries = failed_entries

@@ -1,0 +1,1 @@
+"""Lambda entry points: thin doorways into the logic."""

@@ -1,0 +1,107 @@
+"""Scheduled Lambda: one archiving run per invocation."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hook_archive.dal.aws_dependencies import AwsClients, build_dependencies
+from hook_archive.errors import ArchiverError, CheckpointConflictError, RunInProgressError
+from hook_archive.logic.archive_run import ArchiverDependencies, RunSettings, run_archive
+from hook_archive.models.config import ArchiverConfig
+from hook_archive.models.run_report import RunReport
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+# Cold start: a missing or bad variable fails here, with a message that names it.
+CONFIG = ArchiverConfig.from_environ(os.environ)
+CLIENTS = AwsClients.create(CONFIG)
+
+_COUNT_METRICS = {
+    "pages": "Pages",
+    "results_seen": "ResultsSeen",
+    "archived": "ResultsArchived",
+    "deferred_in_progress": "DeferredInProgress",
+    "archived_abandoned": "AbandonedInProgress",
+    "malformed_results": "MalformedResults",
+    "failures": "FailuresFound",
+    "events_published": "EventsPublished",
+    "events_failed": "EventsFailed",
+    "objects_written": "ObjectsWritten",
+}
+
+
+def account_from_context(context: LambdaContext) -> str:
+    # arn:aws:lambda:<region>:<account>:function:<name>
+    return context.invoked_function_arn.split(":")[4]
+
+
+def settings_for(config: ArchiverConfig, account_id: str) -> RunSettings:
+    return RunSettings(
+        bucket=config.archive_bucket,
+        archive_prefix=config.archive_prefix,
+        account_id=account_id,
+        region=config.region,
+        event_source=config.event_source,
+        late_window_ms=config.late_arrival_window_seconds * 1000,
+        in_progress_timeout_ms=config.in_progress_timeout_seconds * 1000,
+        safety_margin_ms=int(config.time_safety_margin_seconds * 1000),
+        enrich_failures=config.enrich_failures,
+        max_enrichments=config.max_enrichments_per_run,
+        max_outbox=config.max_event_outbox,
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(
+    event: Mapping[str, Any], context: LambdaContext, dependencies: ArchiverDependencies | None = None
+) -> dict[str, object]:
+    if not isinstance(event, Mapping):
+        raise TypeError(f"expected a JSON object event (EventBridge schedule), got {type(event).__name__}")
+    logger.append_keys(trigger_id=event.get("id"), trigger_source=event.get("source"))
+    account_id = account_from_context(context)
+    now_ms = time.time_ns() // 1_000_000
+    deps = dependencies or build_dependencies(CONFIG, CLIENTS, account_id=account_id)
+    try:
+        report = run_archive(
+            settings_for(CONFIG, account_id),
+            deps,
+            run_id=context.aws_request_id,
+            deadline_ms=now_ms + context.get_remaining_time_in_millis(),
+        )
+    except (RunInProgressError, CheckpointConflictError) as error:
+        # Expected when runs overlap: the loser leaves everything as it was.
+        logger.warning("run skipped", extra={"reason": str(error)})
+        metrics.add_metric(name="RunsSkipped", unit=MetricUnit.Count, value=1)
+        return RunReport(
+            run_id=context.aws_request_id, status="skipped_run_in_progress", detail=str(error)
+        ).as_dict()
+    except Exception:
+        metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
+        logger.exception("archive run failed")
+        raise
+    _record(report)
+    if report.errors:
+        # The commit is done; failing the invocation now makes the error visible to alarms and retries.
+        raise ArchiverError("; ".join(report.errors))
+    return report.as_dict()
+
+
+def _record(report: RunReport) -> None:
+    for field, name in _COUNT_METRICS.items():
+        value = getattr(report, field)
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=float(value))
+    metrics.add_metric(name="BytesWritten", unit=MetricUnit.Bytes, value=report.bytes_written)
+    metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=report.duration_ms)
+    metrics.add_metric(name="RunsSucceeded", unit=MetricUnit.Count, value=0 if report.errors else 1)
+    logger.info("archive run summary", extra={"run": report.as_dict()})

@@ -1,0 +1,1 @@
+"""Pure archiving logic: no boto3, no environment reads."""

@@ -1,0 +1,391 @@
+"""One archiving run, in the order that makes every crash safe:
+
+1. read the checkpoint (and clean up after a dead run whose lease expired);
+2. page ListHookResults, classify, spool new terminal rows locally;
+3. if there is anything to write: commit a write intent (conditional write = the lock), upload one object
+   per touched partition under keys fixed by the next sequence number, delete a dead run's leftovers;
+4. publish failure events (at least once: a crash after this re-sends them);
+5. commit the new checkpoint (conditional write). Only now are the rows counted as archived.
+
+A crash before 5 leaves the old checkpoint (with the intent): the next run re-reads the same results,
+writes the same keys, and deletes any leftover key it does not rewrite, so no row is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from hook_archive.errors import (
+    CheckpointCorruptError,
+    HookResultsError,
+    RunInProgressError,
+)
+from hook_archive.logic.failure_events import EventEnvelope, build_detail, enrichment_from_api, to_envelope
+from hook_archive.logic.partitioning import archive_key, partition_date, s3_uri
+from hook_archive.logic.sweep import Sweep
+from hook_archive.models.checkpoint import Checkpoint, OutboxEntry, WriteIntent
+from hook_archive.models.failure_event import DETAIL_TYPE, Enrichment
+from hook_archive.models.hook_result import HookResult, MalformedHookResultError
+from hook_archive.models.run_report import RunReport
+
+_MAX_CONSECUTIVE_ENRICHMENT_ERRORS = 3
+
+logger = Logger(child=True)
+
+
+class HookResultsSource(Protocol):
+    def pages(self) -> Generator[list[Mapping[str, Any]], None, None]: ...
+    def get_hook_result(self, hook_result_id: str) -> Mapping[str, Any]: ...
+
+
+class CheckpointStore(Protocol):
+    @property
+    def location(self) -> str: ...
+    def load(self) -> tuple[Checkpoint | None, str | None]: ...
+    def save(self, checkpoint: Checkpoint, *, etag: str | None) -> str: ...
+
+
+class SpooledArchiveObject(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def rows(self) -> int: ...
+
+
+class ArchiveSpool(Protocol):
+    def add(self, key: str, result: HookResult) -> None: ...
+    @property
+    def keys(self) -> list[str]: ...
+    def finish(self) -> Sequence[SpooledArchiveObject]: ...
+    def discard(self) -> None: ...
+
+
+class ArchiveStore(Protocol):
+    def upload(self, spooled: Any) -> int: ...
+    def delete(self, keys: list[str]) -> None: ...
+
+
+class FailedEvent(Protocol):
+    @property
+    def envelope(self) -> EventEnvelope: ...
+    @property
+    def error_code(self) -> str: ...
+    @property
+    def error_message(self) -> str: ...
+    @property
+    def retryable(self) -> bool: ...
+
+
+class PublishResult(Protocol):
+    @property
+    def published(self) -> int: ...
+    @property
+    def failed(self) -> Sequence[FailedEvent]: ...
+
+
+class EventSink(Protocol):
+    def publish(self, envelopes: Sequence[EventEnvelope]) -> PublishResult: ...
+
+
+@dataclass(frozen=True)
+class ArchiverDependencies:
+    hook_results: HookResultsSource
+    checkpoints: CheckpointStore
+    archive: ArchiveStore
+    events: EventSink
+    new_spool: Callable[[int], ArchiveSpool]  # archived_at_ms -> an empty spool
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    bucket: str
+    archive_prefix: str
+    account_id: str
+    region: str
+    event_source: str
+    late_window_ms: int
+    in_progress_timeout_ms: int
+    safety_margin_ms: int
+    enrich_failures: bool
+    max_enrichments: int
+    max_outbox: int
+    lease_grace_ms: int = 60_000
+
+
+@dataclass
+class _Failure:
+    result: HookResult
+    key: str
+
+
+@dataclass
+class _Run:
+    settings: RunSettings
+    deps: ArchiverDependencies
+    clock_ms: Callable[[], int]
+    deadline_ms: int
+    report: RunReport
+    failures: list[_Failure] = field(default_factory=list)
+
+    def time_left_for_paging(self) -> bool:
+        return self.clock_ms() < self.deadline_ms - self.settings.safety_margin_ms
+
+
+def run_archive(
+    settings: RunSettings,
+    deps: ArchiverDependencies,
+    *,
+    run_id: str,
+    deadline_ms: int,
+    clock_ms: Callable[[], int] | None = None,
+) -> RunReport:
+    """Make one archiving run. Errors met once the data is safe go to RunReport.errors, after the commit."""
+    clock = clock_ms or (lambda: time.time_ns() // 1_000_000)
+    started_ms = clock()
+    run = _Run(settings, deps, clock, deadline_ms, RunReport(run_id=run_id))
+    checkpoint, etag = deps.checkpoints.load()
+    if checkpoint is None:
+        checkpoint = Checkpoint.initial(account_id=settings.account_id, region=settings.region)
+    elif (checkpoint.account_id, checkpoint.region) != (settings.account_id, settings.region):
+        raise CheckpointCorruptError(
+            f"checkpoint {deps.checkpoints.location} belongs to {checkpoint.account_id}/{checkpoint.region}, "
+            f"not {settings.account_id}/{settings.region}"
+        )
+    orphans: list[str] = []
+    if checkpoint.intent is not None:
+        if checkpoint.intent.lease_expires_ms > started_ms:
+            run.report.status = "skipped_run_in_progress"
+            raise RunInProgressError(
+                f"run {checkpoint.intent.run_id} holds the checkpoint lease until "
+                f"{checkpoint.intent.lease_expires_ms} (epoch ms); this run did nothing"
+            )
+        orphans = list(checkpoint.intent.object_keys)
+
+    spool = deps.new_spool(started_ms)
+    try:
+        sweep, exhausted, scan_error = _scan(run, checkpoint, spool, started_ms)
+        outcome = sweep.finish(exhausted=exhausted)
+        sequence = checkpoint.sequence + 1
+        for result in outcome.abandoned:
+            _spool(run, spool, result, sequence, started_ms)
+        _copy_stats(run.report, sweep)
+        etag, sequence_used = _write_archive(
+            run, checkpoint, etag=etag, spool=spool, orphans=orphans, sequence=sequence
+        )
+    finally:
+        spool.discard()
+    outbox = _publish(run, checkpoint.outbox, started_ms)
+    new_checkpoint = outcome.applied_to(checkpoint).model_copy(
+        update={"sequence": sequence_used, "outbox": outbox, "intent": None}
+    )
+    if new_checkpoint != checkpoint or etag is None:
+        deps.checkpoints.save(new_checkpoint.model_copy(update={"updated_at_ms": clock()}), etag=etag)
+        run.report.checkpoint_committed = True
+    run.report.sequence = sequence_used
+    run.report.duration_ms = clock() - started_ms
+    if scan_error is not None:
+        run.report.errors.append(str(scan_error))
+    if run.report.events_failed:
+        run.report.errors.append(
+            f"{run.report.events_failed} failure event(s) not delivered: "
+            f"{run.report.events_outboxed} kept in the outbox for the next run, "
+            f"{run.report.events_dropped} dropped (see the error log)"
+        )
+    return run.report
+
+
+def _scan(
+    run: _Run, checkpoint: Checkpoint, spool: ArchiveSpool, now_ms: int
+) -> tuple[Sweep, bool, HookResultsError | None]:
+    settings = run.settings
+    sweep = Sweep(
+        checkpoint,
+        late_window_ms=settings.late_window_ms,
+        in_progress_timeout_ms=settings.in_progress_timeout_ms,
+        now_ms=now_ms,
+    )
+    sequence = checkpoint.sequence + 1
+    pages = run.deps.hook_results.pages()
+    try:
+        for raw_page in pages:
+            run.report.pages += 1
+            for result in sweep.observe(_parse(run.report, raw_page)):
+                _spool(run, spool, result, sequence, now_ms)
+            if sweep.can_stop_early():
+                run.report.stopped_early = True
+                return sweep, False, None
+            if not run.time_left_for_paging():
+                run.report.status = "partial_time_budget"
+                return sweep, False, None
+    except HookResultsError as error:
+        # Keep what was read: it is committed like a time-budget stop, then the error fails the invocation.
+        run.report.status = "partial_api_error"
+        run.report.detail = str(error)
+        return sweep, False, error
+    finally:
+        pages.close()
+    return sweep, True, None
+
+
+def _parse(report: RunReport, raw_page: list[Mapping[str, Any]]) -> Iterator[HookResult]:
+    for summary in raw_page:
+        try:
+            yield HookResult.from_api(summary)
+        except MalformedHookResultError:
+            report.malformed_results += 1
+
+
+def _spool(run: _Run, spool: ArchiveSpool, result: HookResult, sequence: int, now_ms: int) -> None:
+    settings = run.settings
+    day = partition_date(result, fallback_ms=now_ms)
+    key = archive_key(
+        settings.archive_prefix,
+        day,
+        account_id=settings.account_id,
+        region=settings.region,
+        sequence=sequence,
+    )
+    spool.add(key, result)
+    run.report.partitions[day.isoformat()] = run.report.partitions.get(day.isoformat(), 0) + 1
+    if result.is_failure:
+        run.failures.append(_Failure(result, key))
+
+
+def _copy_stats(report: RunReport, sweep: Sweep) -> None:
+    stats = sweep.stats
+    report.results_seen = stats.results_seen
+    report.archived_new = stats.archived_new
+    report.archived_completed = stats.archived_completed
+    report.archived_abandoned = stats.archived_abandoned
+    report.archived = stats.archived_new + stats.archived_completed + stats.archived_abandoned
+    report.deferred_in_progress = stats.deferred_in_progress
+    report.already_archived = stats.already_archived
+    report.repeated_in_run = stats.repeated_in_run
+    report.out_of_order = stats.out_of_order
+
+
+def _write_archive(
+    run: _Run,
+    checkpoint: Checkpoint,
+    *,
+    etag: str | None,
+    spool: ArchiveSpool,
+    orphans: list[str],
+    sequence: int,
+) -> tuple[str | None, int]:
+    """Intent first, then objects, then leftovers of a dead run. Returns the ETag and sequence to commit."""
+    keys = spool.keys
+    if not keys and not orphans:
+        return etag, checkpoint.sequence
+    intent = WriteIntent(
+        run_id=run.report.run_id,
+        sequence=sequence,
+        object_keys=sorted({*keys, *orphans}),
+        lease_expires_ms=run.deadline_ms + run.settings.lease_grace_ms,
+    )
+    etag = run.deps.checkpoints.save(checkpoint.model_copy(update={"intent": intent}), etag=etag)
+    for spooled in spool.finish():
+        run.report.bytes_written += run.deps.archive.upload(spooled)
+        run.report.objects_written += 1
+    leftovers = sorted(set(orphans) - set(keys))
+    if leftovers:
+        run.deps.archive.delete(leftovers)
+        run.report.orphans_deleted = len(leftovers)
+    return etag, sequence
+
+
+def _enrich(run: _Run) -> dict[str, Enrichment]:
+    settings = run.settings
+    enrichments: dict[str, Enrichment] = {}
+    consecutive_errors = 0
+    last_code: str | None = None
+    for failure in run.failures:
+        result_id = failure.result.hook_result_id
+        if not settings.enrich_failures:
+            enrichments[result_id] = Enrichment(status="disabled")
+        elif consecutive_errors >= _MAX_CONSECUTIVE_ENRICHMENT_ERRORS:
+            # The API keeps refusing (often a KMS key the role cannot use): stop spending calls on it.
+            enrichments[result_id] = Enrichment(status="unavailable", error_code=last_code)
+        elif run.report.enriched + run.report.enrichment_unavailable >= settings.max_enrichments or (
+            not run.time_left_for_paging()
+        ):
+            enrichments[result_id] = Enrichment(status="skipped_run_limit")
+            continue
+        else:
+            try:
+                enrichments[result_id] = enrichment_from_api(run.deps.hook_results.get_hook_result(result_id))
+                run.report.enriched += 1
+                consecutive_errors = 0
+                continue
+            except HookResultsError as error:
+                consecutive_errors += 1
+                last_code = error.error_code
+                enrichments[result_id] = Enrichment(status="unavailable", error_code=error.error_code)
+        if enrichments[result_id].status == "unavailable":
+            run.report.enrichment_unavailable += 1
+    return enrichments
+
+
+def _publish(run: _Run, previous_outbox: list[OutboxEntry], archived_at_ms: int) -> list[OutboxEntry]:
+    """Send the old outbox and this run's failure events; return the entries to keep for next time."""
+    settings = run.settings
+    run.report.failures = len(run.failures)
+    enrichments = _enrich(run)
+    envelopes: list[EventEnvelope] = []
+    attempts: dict[int, tuple[str, int]] = {}
+    for entry in previous_outbox:
+        envelope = EventEnvelope(settings.event_source, DETAIL_TYPE, entry.detail, tuple(entry.resources))
+        attempts[id(envelope)] = (entry.hook_result_id, entry.attempts)
+        envelopes.append(envelope)
+    for failure in run.failures:
+        detail = build_detail(
+            failure.result,
+            account_id=settings.account_id,
+            region=settings.region,
+            archive_uri=s3_uri(settings.bucket, failure.key),
+            archived_at_ms=archived_at_ms,
+            enrichment=enrichments[failure.result.hook_result_id],
+        )
+        envelope = to_envelope(detail, source=settings.event_source)
+        attempts[id(envelope)] = (failure.result.hook_result_id, 0)
+        envelopes.append(envelope)
+    if not envelopes:
+        return []
+    outcome = run.deps.events.publish(envelopes)
+    run.report.events_published = outcome.published
+    run.report.events_failed = len(outcome.failed)
+    outbox: list[OutboxEntry] = []
+    for failed in outcome.failed:
+        hook_result_id, tries = attempts[id(failed.envelope)]
+        if failed.retryable and len(outbox) < settings.max_outbox:
+            outbox.append(
+                OutboxEntry(
+                    hook_result_id=hook_result_id,
+                    detail=failed.envelope.detail,
+                    resources=list(failed.envelope.resources),
+                    attempts=tries + 1,
+                )
+            )
+        else:
+            run.report.events_dropped += 1
+            _log_dropped(hook_result_id, failed)
+    run.report.events_outboxed = len(outbox)
+    return outbox
+
+
+def _log_dropped(hook_result_id: str, failed: FailedEvent) -> None:
+    # Kept in the error log with its full detail, so even a dropped event can be replayed by hand.
+    logger.error(
+        "failure event dropped",
+        extra={
+            "hook_result_id": hook_result_id,
+            "error_code": failed.error_code,
+            "error_message": failed.error_message,
+            "detail": failed.envelope.detail,
+        },
+    )

@@ -1,0 +1,1 @@
+"""Typed models: configuration, hook results, checkpoint, events, Arrow schema."""

@@ -1,0 +1,88 @@
+"""The checkpoint: the archiver's whole durable state, one small JSON object per account and region.
+
+Meaning of the coverage fields (all UTC epoch milliseconds of InvokedAt):
+- every result with invoked_at < settled_below_ms has been handled;
+- every result with swept_down_to_ms < invoked_at < newest_seen_ms - late_arrival_window has been handled;
+- anywhere else, a result has been handled exactly when its id is in known_ids (or it is pending).
+So known_ids only needs the ids outside those settled ranges, which keeps the state bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hook_archive.errors import CheckpointCorruptError
+
+Order = Literal["unknown", "newest_first", "unordered"]
+
+
+class PendingInvocation(BaseModel):
+    """A HOOK_IN_PROGRESS invocation waiting for a terminal status."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    summary: dict[str, str | int | None]
+    first_seen_ms: int
+
+
+class OutboxEntry(BaseModel):
+    """A failure event whose PutEvents kept failing with a retryable code: re-sent by the next run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hook_result_id: str
+    detail: str
+    resources: list[str] = Field(default_factory=list)
+    attempts: int = Field(ge=1)
+
+
+class WriteIntent(BaseModel):
+    """Written before any archive object: lets a later run clean up after a run that died mid-write."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    sequence: int
+    object_keys: list[str]
+    lease_expires_ms: int
+
+
+class Checkpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: Literal["cfn-hook-archive/checkpoint"] = "cfn-hook-archive/checkpoint"
+    version: Literal[1] = 1
+    account_id: str
+    region: str
+    sequence: int = Field(default=0, ge=0)
+    newest_seen_ms: int | None = None
+    settled_below_ms: int | None = None
+    swept_down_to_ms: int | None = None
+    order: Order = "unknown"
+    known_ids: dict[str, int] = Field(default_factory=dict)
+    pending: dict[str, PendingInvocation] = Field(default_factory=dict)
+    outbox: list[OutboxEntry] = Field(default_factory=list)
+    intent: WriteIntent | None = None
+    updated_at_ms: int | None = None
+
+    @classmethod
+    def initial(cls, *, account_id: str, region: str) -> Checkpoint:
+        return cls(account_id=account_id, region=region)
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json_bytes(cls, body: bytes, *, where: str) -> Checkpoint:
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as error:
+            first = error.errors()[0]
+            location = ".".join(str(part) for part in first["loc"]) or "<document>"
+            raise CheckpointCorruptError(
+                f"checkpoint {where} is not a valid checkpoint ({location}: {first['msg']}; "
+                f"{error.error_count()} problem(s)). Refusing to reset it: a reset would re-archive or skip "
+                "data. Inspect it, then restore a previous S3 version or delete it to start a full backfill."
+            ) from None

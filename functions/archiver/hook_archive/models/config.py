@@ -1,0 +1,118 @@
+"""Archiver configuration: one typed model, parsed from the environment once, at cold start."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hook_archive.errors import ConfigError
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,512}$")
+_EVENT_BUS = re.compile(r"^(arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[A-Za-z0-9/._-]{1,256}$")
+_MAX_SOURCE_LENGTH = 256
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+# Environment variable name -> field name. The variable names are the public contract of template.yaml.
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    "AWS_REGION": "region",
+    "ARCHIVE_BUCKET": "archive_bucket",
+    "ARCHIVE_PREFIX": "archive_prefix",
+    "EVENT_BUS_NAME": "event_bus_name",
+    "EVENT_SOURCE": "event_source",
+    "LATE_ARRIVAL_WINDOW_SECONDS": "late_arrival_window_seconds",
+    "IN_PROGRESS_TIMEOUT_SECONDS": "in_progress_timeout_seconds",
+    "TIME_SAFETY_MARGIN_SECONDS": "time_safety_margin_seconds",
+    "ENRICH_FAILURES": "enrich_failures",
+    "MAX_ENRICHMENTS_PER_RUN": "max_enrichments_per_run",
+    "MAX_PAGES_PER_RUN": "max_pages_per_run",
+    "MAX_EVENT_OUTBOX": "max_event_outbox",
+    "API_RETRY_MODE": "api_retry_mode",
+    "API_MAX_ATTEMPTS": "api_max_attempts",
+    "SPOOL_ROWS_PER_ROW_GROUP": "spool_rows_per_row_group",
+}
+
+
+class ArchiverConfig(BaseModel):
+    """What one deployment of the archiver is told by its environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    region: str
+    archive_bucket: str
+    archive_prefix: str = "hook-results"
+    event_bus_name: str = "default"
+    event_source: str = "cfn-hook-archive"
+    # How late, relative to the newest result seen, a result may still appear in ListHookResults.
+    late_arrival_window_seconds: int = Field(default=900, ge=0, le=7 * 86400)
+    # An invocation still HOOK_IN_PROGRESS this long after InvokedAt is archived as it stands.
+    in_progress_timeout_seconds: int = Field(default=7200, ge=60, le=89 * 86400)
+    # Paging stops this long before the Lambda deadline, leaving time to write, publish and commit.
+    time_safety_margin_seconds: float = Field(default=60.0, ge=0.0, le=600.0)
+    enrich_failures: bool = True
+    max_enrichments_per_run: int = Field(default=50, ge=0, le=10_000)
+    max_pages_per_run: int = Field(default=200_000, ge=1)
+    max_event_outbox: int = Field(default=1_000, ge=0, le=100_000)
+    api_retry_mode: Literal["standard", "adaptive"] = "adaptive"
+    api_max_attempts: int = Field(default=10, ge=1, le=50)
+    spool_rows_per_row_group: int = Field(default=50_000, ge=100, le=1_000_000)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError("must be an AWS region name such as us-east-1")
+        return value
+
+    @field_validator("archive_bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET_NAME.match(value) or ".." in value:
+            raise ValueError("must be a valid S3 bucket name")
+        return value
+
+    @field_validator("archive_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _PREFIX.match(value) or value.startswith("/") or value.endswith("/") or "//" in value:
+            raise ValueError("must be an S3 key prefix without leading or trailing '/', e.g. hook-results")
+        return value
+
+    @field_validator("event_bus_name")
+    @classmethod
+    def _bus(cls, value: str) -> str:
+        if not _EVENT_BUS.match(value):
+            raise ValueError("must be an EventBridge bus name or ARN")
+        return value
+
+    @field_validator("event_source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if value.startswith("aws.") or not 1 <= len(value) <= _MAX_SOURCE_LENGTH:
+            raise ValueError("must be 1-256 characters and must not start with 'aws.' (reserved by AWS)")
+        return value
+
+    @property
+    def event_detail_type(self) -> str:
+        return "CloudFormation Hook Invocation Failed"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ArchiverConfig:
+        """Parse the environment; a bad or missing variable raises ConfigError naming it."""
+        values = {field: environ[name] for name, field in ENVIRONMENT_VARIABLES.items() if name in environ}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            by_field = {field: name for name, field in ENVIRONMENT_VARIABLES.items()}
+            problems = []
+            for detail in error.errors():
+                field = str(detail["loc"][0]) if detail["loc"] else "?"
+                variable = by_field.get(field, field)
+                shown = environ.get(variable)
+                problems.append(
+                    f"{variable}: {detail['msg']}" + (f" (got {shown!r})" if shown is not None else "")
+                )
+            raise ConfigError("invalid archiver configuration: " + "; ".join(problems)) from None

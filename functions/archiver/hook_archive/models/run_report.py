@@ -1,0 +1,46 @@
+"""What one archiving run did: returned by the handler, logged once, and turned into EMF metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+RunStatus = Literal["complete", "partial_time_budget", "partial_api_error", "skipped_run_in_progress"]
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    status: RunStatus = "complete"
+    pages: int = 0
+    results_seen: int = 0
+    malformed_results: int = 0
+    archived: int = 0
+    archived_new: int = 0
+    archived_completed: int = 0
+    archived_abandoned: int = 0
+    deferred_in_progress: int = 0
+    already_archived: int = 0
+    repeated_in_run: int = 0
+    stopped_early: bool = False
+    out_of_order: bool = False
+    failures: int = 0
+    events_published: int = 0
+    events_failed: int = 0
+    events_outboxed: int = 0
+    events_dropped: int = 0
+    enriched: int = 0
+    enrichment_unavailable: int = 0
+    objects_written: int = 0
+    bytes_written: int = 0
+    orphans_deleted: int = 0
+    partitions: dict[str, int] = field(default_factory=dict)
+    checkpoint_committed: bool = False
+    sequence: int = 0
+    duration_ms: int = 0
+    detail: str = ""
+    # Problems met after the data was safe: the handler fails the invocation for them after recording.
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
