@@ -1,0 +1,1 @@
+"""Local emulation tooling for tests and development; never deployed."""
