@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,14 +69,13 @@ def lambda_handler(
         raise TypeError(f"expected a JSON object event (EventBridge schedule), got {type(event).__name__}")
     logger.append_keys(trigger_id=event.get("id"), trigger_source=event.get("source"))
     account_id = account_from_context(context)
-    now_ms = time.time_ns() // 1_000_000
     deps = dependencies or build_dependencies(CONFIG, CLIENTS, account_id=account_id)
     try:
         report = run_archive(
             settings_for(CONFIG, account_id),
             deps,
             run_id=context.aws_request_id,
-            deadline_ms=now_ms + context.get_remaining_time_in_millis(),
+            deadline_ms=deps.clock_ms() + context.get_remaining_time_in_millis(),
         )
     except (RunInProgressError, CheckpointConflictError) as error:
         # Expected when runs overlap: the loser leaves everything as it was.

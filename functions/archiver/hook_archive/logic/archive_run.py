@@ -99,6 +99,7 @@ class ArchiverDependencies:
     archive: ArchiveStore
     events: EventSink
     new_spool: Callable[[int], ArchiveSpool]  # archived_at_ms -> an empty spool
+    clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -137,15 +138,10 @@ class _Run:
 
 
 def run_archive(
-    settings: RunSettings,
-    deps: ArchiverDependencies,
-    *,
-    run_id: str,
-    deadline_ms: int,
-    clock_ms: Callable[[], int] | None = None,
+    settings: RunSettings, deps: ArchiverDependencies, *, run_id: str, deadline_ms: int
 ) -> RunReport:
     """Make one archiving run. Errors met once the data is safe go to RunReport.errors, after the commit."""
-    clock = clock_ms or (lambda: time.time_ns() // 1_000_000)
+    clock = deps.clock_ms
     started_ms = clock()
     run = _Run(settings, deps, clock, deadline_ms, RunReport(run_id=run_id))
     checkpoint, etag = deps.checkpoints.load()
@@ -159,7 +155,6 @@ def run_archive(
     orphans: list[str] = []
     if checkpoint.intent is not None:
         if checkpoint.intent.lease_expires_ms > started_ms:
-            run.report.status = "skipped_run_in_progress"
             raise RunInProgressError(
                 f"run {checkpoint.intent.run_id} holds the checkpoint lease until "
                 f"{checkpoint.intent.lease_expires_ms} (epoch ms); this run did nothing"
@@ -167,26 +162,39 @@ def run_archive(
         orphans = list(checkpoint.intent.object_keys)
 
     spool = deps.new_spool(started_ms)
+    holding: Checkpoint | None = None  # the checkpoint carrying our write intent, once saved
     try:
         sweep, exhausted, scan_error = _scan(run, checkpoint, spool, started_ms)
         outcome = sweep.finish(exhausted=exhausted)
-        sequence = checkpoint.sequence + 1
+        sequence = checkpoint.sequence
         for result in outcome.abandoned:
-            _spool(run, spool, result, sequence, started_ms)
+            _spool(run, spool, result, sequence + 1, started_ms)
         _copy_stats(run.report, sweep)
-        etag, sequence_used = _write_archive(
-            run, checkpoint, etag=etag, spool=spool, orphans=orphans, sequence=sequence
+        if spool.keys or orphans:
+            sequence += 1
+            intent = WriteIntent(
+                run_id=run_id,
+                sequence=sequence,
+                object_keys=sorted({*spool.keys, *orphans}),
+                lease_expires_ms=deadline_ms + settings.lease_grace_ms,
+            )
+            holding = checkpoint.model_copy(update={"intent": intent})
+            etag = deps.checkpoints.save(holding, etag=etag)
+            _write_objects(run, spool, orphans)
+        outbox = _publish(run, checkpoint.outbox, started_ms)
+        new_checkpoint = outcome.applied_to(checkpoint).model_copy(
+            update={"sequence": sequence, "outbox": outbox, "intent": None}
         )
+        if new_checkpoint != checkpoint or etag is None:
+            deps.checkpoints.save(new_checkpoint.model_copy(update={"updated_at_ms": clock()}), etag=etag)
+            run.report.checkpoint_committed = True
+    except Exception:
+        if holding is not None:
+            _release_lease(deps.checkpoints, holding, etag)
+        raise
     finally:
         spool.discard()
-    outbox = _publish(run, checkpoint.outbox, started_ms)
-    new_checkpoint = outcome.applied_to(checkpoint).model_copy(
-        update={"sequence": sequence_used, "outbox": outbox, "intent": None}
-    )
-    if new_checkpoint != checkpoint or etag is None:
-        deps.checkpoints.save(new_checkpoint.model_copy(update={"updated_at_ms": clock()}), etag=etag)
-        run.report.checkpoint_committed = True
-    run.report.sequence = sequence_used
+    run.report.sequence = sequence
     run.report.duration_ms = clock() - started_ms
     if scan_error is not None:
         run.report.errors.append(str(scan_error))
@@ -197,6 +205,17 @@ def run_archive(
             f"{run.report.events_dropped} dropped (see the error log)"
         )
     return run.report
+
+
+def _release_lease(checkpoints: CheckpointStore, holding: Checkpoint, etag: str | None) -> None:
+    """After a failure, expire our lease at once so the next run cleans up instead of waiting for it."""
+    if holding.intent is None:
+        return
+    expired = holding.model_copy(update={"intent": holding.intent.model_copy(update={"lease_expires_ms": 0})})
+    try:
+        checkpoints.save(expired, etag=etag)
+    except Exception:  # best effort: the lease also expires by itself
+        logger.warning("could not release the checkpoint lease", extra={"run_id": holding.intent.run_id})
 
 
 def _scan(
@@ -269,26 +288,9 @@ def _copy_stats(report: RunReport, sweep: Sweep) -> None:
     report.out_of_order = stats.out_of_order
 
 
-def _write_archive(
-    run: _Run,
-    checkpoint: Checkpoint,
-    *,
-    etag: str | None,
-    spool: ArchiveSpool,
-    orphans: list[str],
-    sequence: int,
-) -> tuple[str | None, int]:
-    """Intent first, then objects, then leftovers of a dead run. Returns the ETag and sequence to commit."""
+def _write_objects(run: _Run, spool: ArchiveSpool, orphans: list[str]) -> None:
+    """One object per touched partition, then the leftovers of a dead run that were not rewritten."""
     keys = spool.keys
-    if not keys and not orphans:
-        return etag, checkpoint.sequence
-    intent = WriteIntent(
-        run_id=run.report.run_id,
-        sequence=sequence,
-        object_keys=sorted({*keys, *orphans}),
-        lease_expires_ms=run.deadline_ms + run.settings.lease_grace_ms,
-    )
-    etag = run.deps.checkpoints.save(checkpoint.model_copy(update={"intent": intent}), etag=etag)
     for spooled in spool.finish():
         run.report.bytes_written += run.deps.archive.upload(spooled)
         run.report.objects_written += 1
@@ -296,7 +298,6 @@ def _write_archive(
     if leftovers:
         run.deps.archive.delete(leftovers)
         run.report.orphans_deleted = len(leftovers)
-    return etag, sequence
 
 
 def _enrich(run: _Run) -> dict[str, Enrichment]:

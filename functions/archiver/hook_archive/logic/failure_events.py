@@ -114,9 +114,9 @@ def fit_to_limit(detail: HookFailureDetail, *, budget_bytes: int) -> HookFailure
     def size() -> int:
         return len(json.dumps({**document, "truncated_fields": truncated}, ensure_ascii=False).encode())
 
-    while size() > budget_bytes:
+    while (excess := size() - budget_bytes) > 0:
         path, value = _longest_string(document)
-        if value is None or len(value) <= _MIN_KEPT_CHARS:
+        if value is None or len(value) <= _MIN_KEPT_CHARS + len(_TRUNCATION_MARK):
             annotations = document["enrichment"]["annotations"]
             if not annotations:
                 raise ValueError(
@@ -127,9 +127,9 @@ def fit_to_limit(detail: HookFailureDetail, *, budget_bytes: int) -> HookFailure
             if marker not in truncated:
                 truncated.append(marker)
             continue
-        overshoot = size() - budget_bytes
-        keep = max(_MIN_KEPT_CHARS, len(value) - overshoot // 2 - len(_TRUNCATION_MARK), len(value) // 2)
-        keep = min(keep, len(value) - 1)
+        # Each step shortens the string by at least an eighth, so this ends quickly and never grows it.
+        cut = max(excess, len(value) // 8)
+        keep = max(_MIN_KEPT_CHARS, len(value) - cut - len(_TRUNCATION_MARK))
         _assign(document, path, value[:keep] + _TRUNCATION_MARK)
         label = ".".join(str(part) for part in path)
         if label not in truncated:
