@@ -1,0 +1,127 @@
+"""The local AWS: moto in server mode (S3, EventBridge, SQS, Glue, STS) plus our ListHookResults emulator,
+each on a free loopback port, and the resources the archiver needs. Nothing here is deployed."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from emulation.hook_results_api import HookResultsEmulator
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+FAILURE_EVENT_SOURCE = "cfn-hook-archive"
+
+
+@dataclass
+class LocalAws:
+    moto_url: str
+    emulator: HookResultsEmulator
+    bucket: str
+    bus_name: str
+    queue_url: str
+
+    def client(self, service: str) -> Any:
+        endpoint = self.emulator.endpoint_url if service == "cloudformation" else self.moto_url
+        return boto3.client(  # type: ignore[call-overload]  # service name chosen at run time
+            service,
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def process_environment(self) -> dict[str, str]:
+        """Standard boto3 variables that point every client at the emulation."""
+        return {
+            **CREDENTIALS,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_CLOUDFORMATION": self.emulator.endpoint_url,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+
+    def receive_events(self, *, wait_seconds: int = 0, limit: int = 100_000) -> list[dict[str, Any]]:
+        """Drain the SQS queue behind the EventBridge rule; return the events' JSON."""
+        sqs = self.client("sqs")
+        events: list[dict[str, Any]] = []
+        while len(events) < limit:
+            response = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                return events
+            for message in messages:
+                events.append(json.loads(message["Body"]))
+            sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                    for index, message in enumerate(messages)
+                ],
+            )
+        return events
+
+
+def provision(aws: LocalAws) -> None:
+    """Bucket, bus, and a rule that routes failure events into an SQS queue (what a user would set up)."""
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=aws.bucket)
+    s3.put_bucket_versioning(Bucket=aws.bucket, VersioningConfiguration={"Status": "Enabled"})
+    events = aws.client("events")
+    events.create_event_bus(Name=aws.bus_name)
+    sqs = aws.client("sqs")
+    aws.queue_url = sqs.create_queue(QueueName=f"{aws.bus_name}-failures")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="hook-failures-to-queue",
+        EventBusName=aws.bus_name,
+        EventPattern=json.dumps(
+            {"source": [FAILURE_EVENT_SOURCE], "detail-type": ["CloudFormation Hook Invocation Failed"]}
+        ),
+    )
+    events.put_targets(
+        Rule="hook-failures-to-queue", EventBusName=aws.bus_name, Targets=[{"Id": "queue", "Arn": queue_arn}]
+    )
+
+
+@contextmanager
+def local_aws(
+    *, bucket: str = "hook-archive-local", bus_name: str = "hook-archive-bus", **emulator_options: Any
+) -> Iterator[LocalAws]:
+    """Start moto and the emulator on free loopback ports; stop both on exit, whatever happens."""
+    for name, value in CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    emulator = HookResultsEmulator(**emulator_options)
+    try:
+        host, port = moto.get_host_and_port()
+        moto_url = f"http://{host}:{port}"
+        # moto keeps its backends per process, not per server: start from an empty account.
+        reset = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")  # noqa: S310  # loopback
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310  # our own http:// loopback URL
+        emulator.start()
+        aws = LocalAws(moto_url, emulator, bucket, bus_name, queue_url="")
+        provision(aws)
+        yield aws
+    finally:
+        emulator.stop()
+        moto.stop()
