@@ -4,6 +4,7 @@ each on a free loopback port, and the resources the archiver needs. Nothing here
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
 from collections.abc import Iterator
@@ -109,6 +110,8 @@ def local_aws(
     """Start moto and the emulator on free loopback ports; stop both on exit, whatever happens."""
     for name, value in CREDENTIALS.items():
         os.environ.setdefault(name, value)
+    # moto's server logs every request through werkzeug: keep the demo and test output readable.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     emulator = HookResultsEmulator(**emulator_options)
