@@ -178,8 +178,9 @@ def run_archive(
                 object_keys=sorted({*spool.keys, *orphans}),
                 lease_expires_ms=deadline_ms + settings.lease_grace_ms,
             )
-            holding = checkpoint.model_copy(update={"intent": intent})
-            etag = deps.checkpoints.save(holding, etag=etag)
+            with_intent = checkpoint.model_copy(update={"intent": intent})
+            etag = deps.checkpoints.save(with_intent, etag=etag)
+            holding = with_intent  # only now is the lease ours to release
             _write_objects(run, spool, orphans)
         outbox = _publish(run, checkpoint.outbox, started_ms)
         new_checkpoint = outcome.applied_to(checkpoint).model_copy(
