@@ -31,6 +31,10 @@ def newest_first(results: Sequence[HookResult]) -> list[HookResult]:
     return sorted(results, key=lambda result: (-(result.invoked_at_ms or 0), result.hook_result_id))
 
 
+# Scan snapshots behind the tokens of sweep_run, as the API keeps them: token -> (listing, offset).
+_TOKENS: dict[str, tuple[list[HookResult], int]] = {}
+
+
 def sweep_run(
     checkpoint: Checkpoint,
     listing: Sequence[HookResult],
@@ -39,23 +43,29 @@ def sweep_run(
     max_pages: int | None = None,
     now_ms: int | None = None,
 ) -> RunResult:
-    """Drive one sweep over `listing` the way archive_run does, without any I/O."""
+    """Drive one sweep over `listing` the way archive_run does (resuming a cut-short scan), without I/O."""
     now = now_ms if now_ms is not None else max((r.invoked_at_ms or 0 for r in listing), default=BASE_MS) + 1
     sweep = Sweep(checkpoint, late_window_ms=LATE_MS, in_progress_timeout_ms=TIMEOUT_MS, now_ms=now)
+    snapshot, start = _TOKENS[checkpoint.scan.next_token] if checkpoint.scan else (list(listing), 0)
     archived: list[HookResult] = []
     pages = 0
     exhausted = True
     stopped_early = False
-    for start in range(0, len(listing), page_size):
+    resume_token: str | None = None
+    for offset in range(start, len(snapshot), page_size):
         pages += 1
-        archived.extend(sweep.observe(listing[start : start + page_size]))
+        archived.extend(sweep.observe(snapshot[offset : offset + page_size]))
+        if offset + page_size >= len(snapshot):
+            break
         if sweep.can_stop_early():
             exhausted, stopped_early = False, True
             break
-        if max_pages is not None and pages >= max_pages and start + page_size < len(listing):
+        if max_pages is not None and pages >= max_pages:
             exhausted = False
+            resume_token = f"token-{len(_TOKENS)}"
+            _TOKENS[resume_token] = (snapshot, offset + page_size)
             break
-    outcome = sweep.finish(exhausted=exhausted)
+    outcome = sweep.finish(exhausted=exhausted, resume_token=resume_token)
     archived.extend(outcome.abandoned)
     return RunResult(archived, pages, outcome.applied_to(checkpoint), stopped_early)
 
@@ -272,3 +282,26 @@ def test_arrivals_late_results_and_finishing_invocations_are_archived_exactly_on
     assert Counter(r.hook_result_id for r in archived) == Counter(list(visible))
     assert all(r.is_terminal for r in archived)
     assert checkpoint.pending == {}
+
+
+def test_backfill_longer_than_one_run_resumes_where_the_last_run_stopped() -> None:
+    # Given an order nobody has proven yet and runs that can each read only 3 pages,
+    history = [hook_result(n * 10) for n in range(100)]
+    listing = newest_first(history)
+    random.Random(3).shuffle(listing)
+    checkpoint = empty_checkpoint()
+    archived: list[str] = []
+    runs = 0
+    # when runs follow each other,
+    while True:
+        runs += 1
+        run = sweep_run(checkpoint, listing, page_size=10, max_pages=3)
+        archived.extend(r.hook_result_id for r in run.archived)
+        checkpoint = run.checkpoint
+        if checkpoint.scan is None or runs > 10:
+            break
+    # then each continues the same scan: 10 pages take 4 runs, and everything is archived once.
+    assert runs == 4
+    assert Counter(archived) == Counter(r.hook_result_id for r in history)
+    assert checkpoint.order == "unordered"
+    assert len(checkpoint.known_ids) <= LATE_MS // 1000 + 1

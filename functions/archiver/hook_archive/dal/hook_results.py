@@ -28,9 +28,11 @@ class HookResultsReader:
         self._client = client or boto3.client("cloudformation", config=botocore_config)
         self._max_pages = max_pages
 
-    def pages(self) -> Generator[list[Mapping[str, Any]], None, None]:
-        """Yield the HookResults of each page of an unfiltered ListHookResults scan, lazily."""
-        token: str | None = None
+    def pages(
+        self, start_token: str | None = None
+    ) -> Generator[tuple[list[Mapping[str, Any]], str | None], None, None]:
+        """Yield (HookResults, NextToken) for each page of an unfiltered scan, lazily, from start_token."""
+        token: str | None = start_token
         used_tokens: set[bytes] = set()
         page = 0
         while True:
@@ -51,8 +53,8 @@ class HookResultsReader:
                 raise HookResultsError(
                     f"ListHookResults failed on page {page} after retries: {error}"
                 ) from error
-            yield list(response.get("HookResults", []))
             token = response.get("NextToken") or None
+            yield list(response.get("HookResults", [])), token
             if token is None:
                 return
             fingerprint = hashlib.blake2b(token.encode(), digest_size=16).digest()

@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 from hook_archive.errors import (
     CheckpointCorruptError,
     HookResultsError,
+    PaginationError,
     RunInProgressError,
 )
 from hook_archive.logic.failure_events import EventEnvelope, build_detail, enrichment_from_api, to_envelope
@@ -39,7 +40,9 @@ logger = Logger(child=True)
 
 
 class HookResultsSource(Protocol):
-    def pages(self) -> Generator[list[Mapping[str, Any]], None, None]: ...
+    def pages(
+        self, start_token: str | None = None
+    ) -> Generator[tuple[list[Mapping[str, Any]], str | None], None, None]: ...
     def get_hook_result(self, hook_result_id: str) -> Mapping[str, Any]: ...
 
 
@@ -164,8 +167,8 @@ def run_archive(
     spool = deps.new_spool(started_ms)
     holding: Checkpoint | None = None  # the checkpoint carrying our write intent, once saved
     try:
-        sweep, exhausted, scan_error = _scan(run, checkpoint, spool, started_ms)
-        outcome = sweep.finish(exhausted=exhausted)
+        sweep, exhausted, resume_token, scan_error = _scan(run, checkpoint, spool, started_ms)
+        outcome = sweep.finish(exhausted=exhausted, resume_token=resume_token)
         sequence = checkpoint.sequence
         for result in outcome.abandoned:
             _spool(run, spool, result, sequence + 1, started_ms)
@@ -221,7 +224,8 @@ def _release_lease(checkpoints: CheckpointStore, holding: Checkpoint, etag: str 
 
 def _scan(
     run: _Run, checkpoint: Checkpoint, spool: ArchiveSpool, now_ms: int
-) -> tuple[Sweep, bool, HookResultsError | None]:
+) -> tuple[Sweep, bool, str | None, HookResultsError | None]:
+    """Page and classify. Returns the sweep, whether the API was exhausted, where to resume, any API error."""
     settings = run.settings
     sweep = Sweep(
         checkpoint,
@@ -230,26 +234,32 @@ def _scan(
         now_ms=now_ms,
     )
     sequence = checkpoint.sequence + 1
-    pages = run.deps.hook_results.pages()
+    resume_token = checkpoint.scan.next_token if checkpoint.scan else None
+    pages = run.deps.hook_results.pages(resume_token)
     try:
-        for raw_page in pages:
+        for raw_page, next_token in pages:
             run.report.pages += 1
             for result in sweep.observe(_parse(run.report, raw_page)):
                 _spool(run, spool, result, sequence, now_ms)
+            if next_token is None:
+                break
+            resume_token = next_token
             if sweep.can_stop_early():
                 run.report.stopped_early = True
-                return sweep, False, None
+                return sweep, False, None, None
             if not run.time_left_for_paging():
                 run.report.status = "partial_time_budget"
-                return sweep, False, None
+                return sweep, False, resume_token, None
     except HookResultsError as error:
         # Keep what was read: it is committed like a time-budget stop, then the error fails the invocation.
         run.report.status = "partial_api_error"
         run.report.detail = str(error)
-        return sweep, False, error
+        if error.error_code == "ValidationError" or isinstance(error, PaginationError):
+            resume_token = None  # a token the API refuses (expired, invalid) or loops on: start over
+        return sweep, False, resume_token, error
     finally:
         pages.close()
-    return sweep, True, None
+    return sweep, True, None, None
 
 
 def _parse(report: RunReport, raw_page: list[Mapping[str, Any]]) -> Iterator[HookResult]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hook_archive.models.checkpoint import Checkpoint, Order, PendingInvocation
+from hook_archive.models.checkpoint import Checkpoint, Order, PendingInvocation, ScanProgress
 from hook_archive.models.hook_result import HookResult
 
 
@@ -55,6 +55,7 @@ class SweepOutcome:
     pending: dict[str, PendingInvocation]
     abandoned: list[HookResult]
     complete: bool
+    resume: ScanProgress | None = None
 
     def applied_to(self, checkpoint: Checkpoint) -> Checkpoint:
         """The checkpoint's sweep state replaced by this outcome (sequence, outbox and intent untouched)."""
@@ -66,6 +67,7 @@ class SweepOutcome:
                 "order": self.order,
                 "known_ids": self.known_ids,
                 "pending": self.pending,
+                "scan": self.resume,
             }
         )
 
@@ -84,6 +86,13 @@ class Sweep:
 
     def __post_init__(self) -> None:
         self._pending = dict(self.checkpoint.pending)
+        resumed = self.checkpoint.scan
+        self._seen_before = 0
+        if resumed is not None:
+            # One scan spread over several runs: its order evidence carries over.
+            self._seen_before = resumed.results_seen
+            self._last_ms, self._max_ms = resumed.last_ms, resumed.max_ms
+            self.stats.out_of_order = resumed.out_of_order
         self._coverage = Coverage(
             self.checkpoint.newest_seen_ms, self.checkpoint.settled_below_ms, self.checkpoint.swept_down_to_ms
         )
@@ -154,7 +163,7 @@ class Sweep:
         pending_floor = self._pending_floor_ms()
         return pending_floor is None or self._last_ms < pending_floor
 
-    def finish(self, *, exhausted: bool) -> SweepOutcome:
+    def finish(self, *, exhausted: bool, resume_token: str | None = None) -> SweepOutcome:
         """Work out the new coverage, abandon stale in-progress invocations, prune remembered ids."""
         old = self._coverage
         late = self.late_window_ms
@@ -193,11 +202,22 @@ class Sweep:
         }
         if self.stats.out_of_order:
             order: Order = "unordered"
-        elif exhausted and self.stats.results_seen > 1:
+        elif exhausted and self._seen_before + self.stats.results_seen > 1:
             order = "newest_first"
         else:
             order = self.checkpoint.order
-        return SweepOutcome(new, order, known_ids, dict(self._pending), abandoned, complete)
+        resume = self.progress(resume_token) if resume_token and not complete else None
+        return SweepOutcome(new, order, known_ids, dict(self._pending), abandoned, complete, resume)
+
+    def progress(self, next_token: str) -> ScanProgress:
+        """Where to resume this scan next run."""
+        return ScanProgress(
+            next_token=next_token,
+            results_seen=self._seen_before + self.stats.results_seen,
+            out_of_order=self.stats.out_of_order,
+            last_ms=self._last_ms,
+            max_ms=self._max_ms,
+        )
 
     def _abandon_stale(self) -> list[HookResult]:
         abandoned = []

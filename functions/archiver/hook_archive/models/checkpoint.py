@@ -38,6 +38,19 @@ class OutboxEntry(BaseModel):
     attempts: int = Field(ge=1)
 
 
+class ScanProgress(BaseModel):
+    """A scan cut short by the time budget: the next run resumes it from next_token instead of the top,
+    so a backfill longer than one invocation still finishes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    next_token: str
+    results_seen: int = Field(ge=0)
+    out_of_order: bool
+    last_ms: int | None = None
+    max_ms: int | None = None
+
+
 class WriteIntent(BaseModel):
     """Written before any archive object: lets a later run clean up after a run that died mid-write."""
 
@@ -64,6 +77,7 @@ class Checkpoint(BaseModel):
     known_ids: dict[str, int] = Field(default_factory=dict)
     pending: dict[str, PendingInvocation] = Field(default_factory=dict)
     outbox: list[OutboxEntry] = Field(default_factory=list)
+    scan: ScanProgress | None = None
     intent: WriteIntent | None = None
     updated_at_ms: int | None = None
 
