@@ -35,5 +35,8 @@ integration: setup
 test: lint
 	$(RUN)/pytest -q
 
+bench: setup
+	$(RUN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache demo-output
