@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from emulation.fault_proxy import FaultProxy
 from emulation.hook_results_api import HookResultsEmulator
 
 REGION = "us-east-1"
@@ -31,11 +32,22 @@ FAILURE_EVENT_SOURCE = "cfn-hook-archive"
 class LocalAws:
     moto_url: str
     emulator: HookResultsEmulator
+    proxy: FaultProxy
     bucket: str
     bus_name: str
     queue_url: str
 
+    def reset(self) -> None:
+        """Empty moto and the emulator, drop every fault, provision again: a fresh account, fast."""
+        _reset_moto(self.moto_url)
+        self.emulator.clear()
+        self.emulator.clear_faults()
+        self.emulator.reset_calls()
+        self.proxy.clear_faults()
+        provision(self)
+
     def client(self, service: str) -> Any:
+        """A client for the test's own use: straight to moto, never through the fault proxy."""
         endpoint = self.emulator.endpoint_url if service == "cloudformation" else self.moto_url
         return boto3.client(  # type: ignore[call-overload]  # service name chosen at run time
             service,
@@ -51,7 +63,7 @@ class LocalAws:
             **CREDENTIALS,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL": self.proxy.url,
             "AWS_ENDPOINT_URL_CLOUDFORMATION": self.emulator.endpoint_url,
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
@@ -77,6 +89,12 @@ class LocalAws:
                 ],
             )
         return events
+
+
+def _reset_moto(moto_url: str) -> None:
+    # moto keeps its backends per process, not per server: start from an empty account.
+    reset = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")  # noqa: S310  # loopback
+    urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310  # our own http:// loopback URL
 
 
 def provision(aws: LocalAws) -> None:
@@ -115,16 +133,17 @@ def local_aws(
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     emulator = HookResultsEmulator(**emulator_options)
+    proxy = FaultProxy(f"http://127.0.0.1:{moto.get_host_and_port()[1]}")
     try:
         host, port = moto.get_host_and_port()
         moto_url = f"http://{host}:{port}"
-        # moto keeps its backends per process, not per server: start from an empty account.
-        reset = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")  # noqa: S310  # loopback
-        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310  # our own http:// loopback URL
+        _reset_moto(moto_url)
         emulator.start()
-        aws = LocalAws(moto_url, emulator, bucket, bus_name, queue_url="")
+        proxy.start()
+        aws = LocalAws(moto_url, emulator, proxy, bucket, bus_name, queue_url="")
         provision(aws)
         yield aws
     finally:
+        proxy.stop()
         emulator.stop()
         moto.stop()

@@ -32,7 +32,9 @@ class AwsClients:
     @classmethod
     def create(cls, config: ArchiverConfig) -> AwsClients:
         botocore_config = Config(
-            retries={"mode": config.api_retry_mode, "max_attempts": config.api_max_attempts},
+            retries={"mode": config.api_retry_mode, "total_max_attempts": config.api_max_attempts},
+            connect_timeout=5,
+            read_timeout=config.api_read_timeout_seconds,
             user_agent_extra="cfn-hook-archive",
         )
         session = boto3.session.Session(region_name=config.region)

@@ -32,6 +32,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "MAX_EVENT_OUTBOX": "max_event_outbox",
     "API_RETRY_MODE": "api_retry_mode",
     "API_MAX_ATTEMPTS": "api_max_attempts",
+    "API_READ_TIMEOUT_SECONDS": "api_read_timeout_seconds",
     "SPOOL_ROWS_PER_ROW_GROUP": "spool_rows_per_row_group",
 }
 
@@ -58,6 +59,8 @@ class ArchiverConfig(BaseModel):
     max_event_outbox: int = Field(default=1_000, ge=0, le=100_000)
     api_retry_mode: Literal["standard", "adaptive"] = "adaptive"
     api_max_attempts: int = Field(default=10, ge=1, le=50)
+    # A hung call is abandoned (and retried by botocore) after this long, not after botocore's 60 s.
+    api_read_timeout_seconds: float = Field(default=20.0, gt=0.0, le=300.0)
     spool_rows_per_row_group: int = Field(default=50_000, ge=100, le=1_000_000)
 
     @field_validator("region")

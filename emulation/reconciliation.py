@@ -1,0 +1,140 @@
+"""Checks the archive against the emulator's ground truth, from the outside: the Parquet objects read
+back, the events drained from the SQS queue behind the rule, and the checkpoint object. Never from the
+archiver's own counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from emulation.archiver_harness import ArchiverHarness
+from emulation.aws_stack import LocalAws
+from emulation.hook_results_api import EmulatedHookResult
+from emulation.lambda_runtime import add_code_to_path
+
+FAILED = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
+# Archive column -> emulator attribute (and API member name, for omitted fields).
+_COMPARED = {
+    "invocation_point": ("invocation_point", "InvocationPoint"),
+    "failure_mode": ("failure_mode", "FailureMode"),
+    "type_name": ("type_name", "TypeName"),
+    "type_version_id": ("type_version_id", "TypeVersionId"),
+    "type_configuration_version_id": ("type_configuration_version_id", "TypeConfigurationVersionId"),
+    "status": ("status", "Status"),
+    "hook_status_reason": ("hook_status_reason", "HookStatusReason"),
+    "target_type": ("target_type", "TargetType"),
+    "target_id": ("target_id", "TargetId"),
+    "type_arn": ("type_arn", "TypeArn"),
+    "hook_execution_target": ("hook_execution_target", "HookExecutionTarget"),
+}
+
+
+@dataclass
+class Reconciliation:
+    rows: int = 0
+    expected: int = 0
+    missing: set[str] = field(default_factory=set)
+    unexpected: set[str] = field(default_factory=set)
+    duplicated: set[str] = field(default_factory=set)
+    mismatched: list[str] = field(default_factory=list)
+    events: int = 0
+    failures_without_event: set[str] = field(default_factory=set)
+    events_without_failed_row: set[str] = field(default_factory=set)
+    checkpoint_problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.missing
+            or self.unexpected
+            or self.duplicated
+            or self.mismatched
+            or self.failures_without_event
+            or self.events_without_failed_row
+            or self.checkpoint_problems
+        )
+
+    def summary(self) -> str:
+        return (
+            f"rows={self.rows} expected={self.expected} missing={sorted(self.missing)[:5]} "
+            f"unexpected={sorted(self.unexpected)[:5]} duplicated={sorted(self.duplicated)[:5]} "
+            f"mismatched={self.mismatched[:3]} events={self.events} "
+            f"failures_without_event={sorted(self.failures_without_event)[:5]} "
+            f"events_without_failed_row={sorted(self.events_without_failed_row)[:5]} "
+            f"checkpoint={self.checkpoint_problems}"
+        )
+
+
+def _expected_value(result: EmulatedHookResult, attribute: str, member: str) -> Any:
+    return None if member in result.omitted_fields else getattr(result, attribute)
+
+
+def reconcile(
+    aws: LocalAws,
+    harness: ArchiverHarness,
+    events: list[dict[str, Any]],
+    *,
+    exempt_from_events: frozenset[str] = frozenset(),
+    late_window_ms: int = 900_000,
+) -> Reconciliation:
+    """The three invariants: archive == ground truth, failures notified, checkpoint valid and bounded."""
+    now = aws.emulator.clock()
+    truth = {
+        item.hook_result_id: item
+        for item in (result.at(now) for result in aws.emulator.results())
+        if item.status != "HOOK_IN_PROGRESS"
+    }
+    table = harness.read_archive()
+    rows = table.to_pylist() if table.num_columns else []
+    report = Reconciliation(rows=len(rows), expected=len(truth))
+    counts = Counter(row["hook_result_id"] for row in rows)
+    report.duplicated = {hook_result_id for hook_result_id, count in counts.items() if count > 1}
+    report.missing = set(truth) - set(counts)
+    report.unexpected = set(counts) - set(truth)
+    for row in rows:
+        expected = truth.get(row["hook_result_id"])
+        if expected is None:
+            continue
+        for column, (attribute, member) in _COMPARED.items():
+            if row[column] != _expected_value(expected, attribute, member):
+                report.mismatched.append(f"{row['hook_result_id']}.{column}: {row[column]!r}")
+        invoked = expected.invoked_at.astimezone(UTC)
+        if row["invoked_at"] != invoked.replace(microsecond=invoked.microsecond // 1000 * 1000):
+            report.mismatched.append(f"{row['hook_result_id']}.invoked_at: {row['invoked_at']!r}")
+        if row["dt"] != invoked.date().isoformat():
+            report.mismatched.append(f"{row['hook_result_id']}.dt: {row['dt']!r}")
+    failed_rows = {row["hook_result_id"] for row in rows if row["status"] in FAILED}
+    event_ids = {event["detail"]["hook_result_id"] for event in events}
+    report.events = len(events)
+    report.failures_without_event = failed_rows - event_ids - exempt_from_events
+    report.events_without_failed_row = event_ids - failed_rows
+    report.checkpoint_problems = _checkpoint_problems(harness, truth, late_window_ms)
+    return report
+
+
+def _checkpoint_problems(
+    harness: ArchiverHarness, truth: dict[str, EmulatedHookResult], late_ms: int
+) -> list[str]:
+    add_code_to_path(harness.spec)
+    from hook_archive.models.checkpoint import Checkpoint  # noqa: PLC0415  # the product's own model
+
+    try:
+        checkpoint = Checkpoint.model_validate(harness.checkpoint())
+    except Exception as error:  # any failure to parse is the finding
+        return [f"invalid: {error}"]
+    problems = []
+    if checkpoint.intent is not None:
+        problems.append("a write intent is still open")
+    if checkpoint.scan is not None:
+        problems.append("a scan is still open")
+    if checkpoint.outbox:
+        problems.append(f"{len(checkpoint.outbox)} event(s) still in the outbox")
+    newest = max((item.invoked_at for item in truth.values()), default=datetime.now(UTC))
+    horizon_ms = int(newest.timestamp() * 1000) - late_ms
+    # Bounded: only ids near the top are remembered, never the whole history.
+    near_top = sum(1 for item in truth.values() if item.invoked_at.timestamp() * 1000 >= horizon_ms - 1)
+    if len(checkpoint.known_ids) > near_top + len(checkpoint.pending):
+        problems.append(f"{len(checkpoint.known_ids)} known ids for {near_top} results near the top")
+    return problems
