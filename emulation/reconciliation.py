@@ -81,10 +81,11 @@ def reconcile(
 ) -> Reconciliation:
     """The three invariants: archive == ground truth, failures notified, checkpoint valid and bounded."""
     now = aws.emulator.clock()
+    # Everything the API has served and that has finished, including results since past retention.
     truth = {
         item.hook_result_id: item
-        for item in (result.at(now) for result in aws.emulator.results())
-        if item.status != "HOOK_IN_PROGRESS"
+        for item in aws.emulator.results()
+        if item.status != "HOOK_IN_PROGRESS" and (item.visible_from is None or item.visible_from <= now)
     }
     table = harness.read_archive()
     rows = table.to_pylist() if table.num_columns else []

@@ -3,6 +3,7 @@ whatever the backlog), then each file becomes exactly one S3 object per partitio
 
 from __future__ import annotations
 
+import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hook_archive.errors import ArchiveWriteError
-from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, to_record_batch
+from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, from_table, to_record_batch
 from hook_archive.models.hook_result import HookResult
 
 if TYPE_CHECKING:
@@ -128,6 +129,19 @@ class S3ArchiveWriter:
         except BotoCoreError as error:
             raise ArchiveWriteError(f"writing s3://{self.bucket}/{spooled.key} failed: {error}") from error
         return size
+
+    def read_results(self, key: str) -> list[HookResult]:
+        """The rows of one archive object ([] if it does not exist)."""
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in {"NoSuchKey", "404"}:
+                return []
+            raise ArchiveWriteError(f"reading s3://{self.bucket}/{key} failed: {code}") from error
+        except BotoCoreError as error:
+            raise ArchiveWriteError(f"reading s3://{self.bucket}/{key} failed: {error}") from error
+        return from_table(pq.read_table(io.BytesIO(body)))
 
     def delete(self, keys: list[str]) -> None:
         """Remove objects a dead run left behind (DeleteObjects takes at most 1,000 keys)."""

@@ -70,6 +70,7 @@ class ArchiveSpool(Protocol):
 
 class ArchiveStore(Protocol):
     def upload(self, spooled: Any) -> int: ...
+    def read_results(self, key: str) -> list[HookResult]: ...
     def delete(self, keys: list[str]) -> None: ...
 
 
@@ -147,27 +148,15 @@ def run_archive(
     clock = deps.clock_ms
     started_ms = clock()
     run = _Run(settings, deps, clock, deadline_ms, RunReport(run_id=run_id))
-    checkpoint, etag = deps.checkpoints.load()
-    if checkpoint is None:
-        checkpoint = Checkpoint.initial(account_id=settings.account_id, region=settings.region)
-    elif (checkpoint.account_id, checkpoint.region) != (settings.account_id, settings.region):
-        raise CheckpointCorruptError(
-            f"checkpoint {deps.checkpoints.location} belongs to {checkpoint.account_id}/{checkpoint.region}, "
-            f"not {settings.account_id}/{settings.region}"
-        )
-    orphans: list[str] = []
-    if checkpoint.intent is not None:
-        if checkpoint.intent.lease_expires_ms > started_ms:
-            raise RunInProgressError(
-                f"run {checkpoint.intent.run_id} holds the checkpoint lease until "
-                f"{checkpoint.intent.lease_expires_ms} (epoch ms); this run did nothing"
-            )
-        orphans = list(checkpoint.intent.object_keys)
-
+    checkpoint, etag, orphans = _load_checkpoint(settings, deps.checkpoints, started_ms)
     spool = deps.new_spool(started_ms)
     holding: Checkpoint | None = None  # the checkpoint carrying our write intent, once saved
     try:
         sweep, exhausted, resume_token, scan_error = _scan(run, checkpoint, spool, started_ms)
+        for key in orphans:
+            # A dead run's rows are kept, not re-derived: the API may no longer list them (retention).
+            for result in sweep.adopt(deps.archive.read_results(key)):
+                _spool(run, spool, result, checkpoint.sequence + 1, started_ms)
         outcome = sweep.finish(exhausted=exhausted, resume_token=resume_token)
         sequence = checkpoint.sequence
         for result in outcome.abandoned:
@@ -200,15 +189,41 @@ def run_archive(
         spool.discard()
     run.report.sequence = sequence
     run.report.duration_ms = clock() - started_ms
-    if scan_error is not None:
-        run.report.errors.append(str(scan_error))
-    if run.report.events_failed:
-        run.report.errors.append(
-            f"{run.report.events_failed} failure event(s) not delivered: "
-            f"{run.report.events_outboxed} kept in the outbox for the next run, "
-            f"{run.report.events_dropped} dropped (see the error log)"
-        )
+    _report_errors(run.report, scan_error)
     return run.report
+
+
+def _load_checkpoint(
+    settings: RunSettings, checkpoints: CheckpointStore, now_ms: int
+) -> tuple[Checkpoint, str | None, list[str]]:
+    """The checkpoint, its ETag, and the keys a dead run may have left behind."""
+    checkpoint, etag = checkpoints.load()
+    if checkpoint is None:
+        return Checkpoint.initial(account_id=settings.account_id, region=settings.region), None, []
+    if (checkpoint.account_id, checkpoint.region) != (settings.account_id, settings.region):
+        raise CheckpointCorruptError(
+            f"checkpoint {checkpoints.location} belongs to {checkpoint.account_id}/{checkpoint.region}, "
+            f"not {settings.account_id}/{settings.region}"
+        )
+    if checkpoint.intent is None:
+        return checkpoint, etag, []
+    if checkpoint.intent.lease_expires_ms > now_ms:
+        raise RunInProgressError(
+            f"run {checkpoint.intent.run_id} holds the checkpoint lease until "
+            f"{checkpoint.intent.lease_expires_ms} (epoch ms); this run did nothing"
+        )
+    return checkpoint, etag, list(checkpoint.intent.object_keys)
+
+
+def _report_errors(report: RunReport, scan_error: HookResultsError | None) -> None:
+    if scan_error is not None:
+        report.errors.append(str(scan_error))
+    if report.events_failed:
+        report.errors.append(
+            f"{report.events_failed} failure event(s) not delivered: "
+            f"{report.events_outboxed} kept in the outbox for the next run, "
+            f"{report.events_dropped} dropped (see the error log)"
+        )
 
 
 def _release_lease(checkpoints: CheckpointStore, holding: Checkpoint, etag: str | None) -> None:
@@ -292,7 +307,10 @@ def _copy_stats(report: RunReport, sweep: Sweep) -> None:
     report.archived_new = stats.archived_new
     report.archived_completed = stats.archived_completed
     report.archived_abandoned = stats.archived_abandoned
-    report.archived = stats.archived_new + stats.archived_completed + stats.archived_abandoned
+    report.archived_adopted = stats.archived_adopted
+    report.archived = (
+        stats.archived_new + stats.archived_completed + stats.archived_abandoned + stats.archived_adopted
+    )
     report.deferred_in_progress = stats.deferred_in_progress
     report.already_archived = stats.already_archived
     report.repeated_in_run = stats.repeated_in_run

@@ -41,6 +41,7 @@ class SweepStats:
     archived_new: int = 0
     archived_completed: int = 0
     archived_abandoned: int = 0
+    archived_adopted: int = 0
     deferred_in_progress: int = 0
     already_archived: int = 0
     repeated_in_run: int = 0
@@ -143,6 +144,18 @@ class Sweep:
         self._pending[result_id] = PendingInvocation(summary=result.to_document(), first_seen_ms=self.now_ms)
         self.stats.deferred_in_progress += 1
         return False
+
+    def adopt(self, results: Iterable[HookResult]) -> list[HookResult]:
+        """Rows a dead run wrote but never committed: archive those this run has not archived itself."""
+        adopted = []
+        for result in results:
+            if result.hook_result_id in self._archived or result.hook_result_id in self.checkpoint.known_ids:
+                continue
+            self._pending.pop(result.hook_result_id, None)
+            self._archived[result.hook_result_id] = self._position(result)
+            adopted.append(result)
+        self.stats.archived_adopted += len(adopted)
+        return adopted
 
     @property
     def _order_trusted(self) -> bool:

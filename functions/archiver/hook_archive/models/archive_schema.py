@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from hook_archive.models.hook_result import API_FIELDS, HookResult
+from hook_archive.models.hook_result import API_FIELDS, HookResult, to_epoch_ms
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
@@ -37,6 +37,16 @@ ARCHIVE_SCHEMA: pa.Schema = pa.schema(
 PARTITION_COLUMN = "dt"
 
 _SUMMARY_FIELDS = tuple(field for _, field in API_FIELDS)
+_SUMMARY_FIELDS_IN_FILE = tuple("invoked_at" if name == "invoked_at_ms" else name for name in _SUMMARY_FIELDS)
+
+
+def from_table(table: pa.Table) -> list[HookResult]:
+    """Archive rows back to hook results (used to adopt the rows of a run that died before its commit)."""
+    results = []
+    for row in table.select(list(_SUMMARY_FIELDS_IN_FILE)).to_pylist():
+        invoked_at = row.pop("invoked_at")
+        results.append(HookResult(**row, invoked_at_ms=to_epoch_ms(invoked_at) if invoked_at else None))
+    return results
 
 
 def to_record_batch(

@@ -19,6 +19,7 @@ class RunReport:
     archived_new: int = 0
     archived_completed: int = 0
     archived_abandoned: int = 0
+    archived_adopted: int = 0
     deferred_in_progress: int = 0
     already_archived: int = 0
     repeated_in_run: int = 0
