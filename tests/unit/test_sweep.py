@@ -305,3 +305,30 @@ def test_backfill_longer_than_one_run_resumes_where_the_last_run_stopped() -> No
     assert Counter(archived) == Counter(r.hook_result_id for r in history)
     assert checkpoint.order == "unordered"
     assert len(checkpoint.known_ids) <= LATE_MS // 1000 + 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 3_000), min_size=1, max_size=60),
+    st.lists(st.integers(0, 59), max_size=20),
+    st.integers(1, 9),
+    st.booleans(),
+)
+def test_ids_repeated_within_and_across_pages_are_archived_once(
+    offsets: list[int], repeats: list[int], page_size: int, shuffle: bool
+) -> None:
+    # Given a listing where some results come back again on the same or a later page,
+    history = [hook_result(n, invoked_at_ms=BASE_MS + offset * 1000) for n, offset in enumerate(offsets)]
+    listing = newest_first(history)
+    for position in repeats:
+        item = listing[position % len(listing)]
+        listing.insert(min(len(listing), position % len(listing) + position % 7), item)
+    if shuffle:
+        random.Random(len(offsets)).shuffle(listing)
+    # when two runs read it,
+    first = sweep_run(empty_checkpoint(), listing, page_size=page_size)
+    second = sweep_run(first.checkpoint, listing, page_size=page_size)
+    # then every id is archived exactly once.
+    assert Counter(r.hook_result_id for r in first.archived + second.archived) == Counter(
+        r.hook_result_id for r in history
+    )
