@@ -6,7 +6,19 @@ UV := .tools/bin/uv
 VENV := .venv
 RUN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit integration build bench deploy clean
+# Template tooling lives in its own environments: the SAM CLI and checkov pin boto3, pydantic and others
+# to versions that conflict with the function's. Each is installed from hash-pinned tooling/*.txt.
+SAM_TOOLS := .tools/sam
+CHECKOV_TOOLS := .tools/checkov
+SAM := $(SAM_TOOLS)/bin/sam
+# sam build runs python3.13 itself (its builder checks the runtime's version); pyenv's shims are not enough.
+PYTHON_DIR := $(if $(findstring /,$(PYTHON)),$(abspath $(dir $(PYTHON))):,)
+SAM_ENV := PATH="$(PYTHON_DIR)$$PATH" SAM_CLI_TELEMETRY=0
+SAM_BUILD := $(SAM) build --cached --parallel
+# The other architecture, built from a copy of template.yaml that differs in the architecture only.
+X86_DIR := .aws-sam/x86_64
+
+.PHONY: setup demo test lint unit integration tools build build-x86_64 template-check pins bench deploy clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -16,7 +28,19 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --python $(PYTHON)
 	touch $@
 
+$(SAM_TOOLS)/.synced: tooling/sam-requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SAM_TOOLS)
+	$(UV) pip sync --quiet --require-hashes --python $(SAM_TOOLS)/bin/python $<
+	touch $@
+
+$(CHECKOV_TOOLS)/.synced: tooling/checkov-requirements.txt | $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(CHECKOV_TOOLS)
+	$(UV) pip sync --quiet --require-hashes --python $(CHECKOV_TOOLS)/bin/python $<
+	touch $@
+
 setup: $(VENV)/.synced
+
+tools: $(SAM_TOOLS)/.synced $(CHECKOV_TOOLS)/.synced
 
 demo: setup
 	$(RUN)/python -m emulation.demo
@@ -32,8 +56,36 @@ unit: setup
 integration: setup
 	$(RUN)/pytest tests/integration -q
 
-test: lint
-	$(RUN)/pytest -q
+# The deployable artefact: .aws-sam/build, for the architecture template.yaml names (arm64).
+build: $(SAM_TOOLS)/.synced
+	$(SAM_ENV) $(SAM_BUILD)
+
+build-x86_64: $(SAM_TOOLS)/.synced
+	mkdir -p $(X86_DIR)
+	sed -e 's/\[arm64\]/[x86_64]/' -e 's/BuildArchitecture: arm64/BuildArchitecture: x86_64/' \
+		template.yaml > $(X86_DIR)/template.yaml
+	LAYER_TEMPLATE=$(abspath $(X86_DIR)/template.yaml) $(SAM_ENV) $(SAM_BUILD) \
+		--template-file $(X86_DIR)/template.yaml --base-dir . \
+		--build-dir $(X86_DIR)/build --cache-dir $(X86_DIR)/cache
+
+# sam validate --lint, cfn-lint, checkov, the transformed template, both builds, the archive contract.
+template-check: setup tools build build-x86_64
+	CFN_HOOK_ARCHIVE_TEMPLATE_CHECKS=required $(RUN)/pytest tests/template -q
+
+test: lint tools build build-x86_64
+	CFN_HOOK_ARCHIVE_TEMPLATE_CHECKS=required $(RUN)/pytest -q
+
+# Re-pin after editing tooling/*.in or the project's dependencies (uv.lock).
+pins: | $(UV)
+	$(UV) pip compile --quiet --generate-hashes --python-version 3.13 \
+		--python-platform x86_64-unknown-linux-gnu tooling/sam.in -o tooling/sam-requirements.txt
+	$(UV) pip compile --quiet --generate-hashes --python-version 3.13 \
+		--python-platform x86_64-unknown-linux-gnu tooling/checkov.in -o tooling/checkov-requirements.txt
+	$(UV) export --locked --no-dev --no-default-groups --no-emit-project --format requirements-txt \
+		-o layers/dependencies/requirements.txt --quiet
+
+deploy: build
+	$(SAM_ENV) $(SAM) deploy --guided
 
 bench: setup
 	$(RUN)/python -m bench
