@@ -93,6 +93,7 @@ def test_config_defaults_and_parsing_from_strings() -> None:
         ("TIME_SAFETY_MARGIN_SECONDS", "-1"),
         ("API_RETRY_MODE", "legacy"),
         ("AWS_REGION", "mars"),
+        ("MAX_EVENTS_PER_RUN", "99999"),
     ],
 )
 def test_bad_variable_is_named_in_the_error(variable: str, value: str) -> None:

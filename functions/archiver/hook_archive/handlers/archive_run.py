@@ -34,6 +34,7 @@ _COUNT_METRICS = {
     "failures": "FailuresFound",
     "events_published": "EventsPublished",
     "events_failed": "EventsFailed",
+    "events_deferred": "EventsDeferred",
     "objects_written": "ObjectsWritten",
 }
 
@@ -56,6 +57,7 @@ def settings_for(config: ArchiverConfig, account_id: str) -> RunSettings:
         enrich_failures=config.enrich_failures,
         max_enrichments=config.max_enrichments_per_run,
         max_outbox=config.max_event_outbox,
+        max_events=config.max_events_per_run,
     )
 
 

@@ -35,6 +35,7 @@ from hook_archive.models.hook_result import HookResult, MalformedHookResultError
 from hook_archive.models.run_report import RunReport
 
 _MAX_CONSECUTIVE_ENRICHMENT_ERRORS = 3
+_PUBLISH_SLICE = 100  # PutEvents entries between two deadline checks
 
 logger = Logger(child=True)
 
@@ -119,6 +120,7 @@ class RunSettings:
     enrich_failures: bool
     max_enrichments: int
     max_outbox: int
+    max_events: int = 2_000
     lease_grace_ms: int = 60_000
 
 
@@ -139,6 +141,10 @@ class _Run:
 
     def time_left_for_paging(self) -> bool:
         return self.clock_ms() < self.deadline_ms - self.settings.safety_margin_ms
+
+    def time_left_for_committing(self) -> bool:
+        # Half the safety margin stays reserved for the checkpoint commit.
+        return self.clock_ms() < self.deadline_ms - self.settings.safety_margin_ms // 2
 
 
 def run_archive(
@@ -265,6 +271,10 @@ def _scan(
             if not run.time_left_for_paging():
                 run.report.status = "partial_time_budget"
                 return sweep, False, resume_token, None
+            # Events still in the outbox count too, so a backlog of them slows paging instead of growing.
+            if len(run.failures) + len(checkpoint.outbox) >= settings.max_events:
+                run.report.status = "partial_event_budget"
+                return sweep, False, resume_token, None
     except HookResultsError as error:
         # Keep what was read: it is committed like a time-budget stop, then the error fails the invocation.
         run.report.status = "partial_api_error"
@@ -386,26 +396,38 @@ def _publish(run: _Run, previous_outbox: list[OutboxEntry], archived_at_ms: int)
         envelopes.append(envelope)
     if not envelopes:
         return []
-    outcome = run.deps.events.publish(envelopes)
-    run.report.events_published = outcome.published
-    run.report.events_failed = len(outcome.failed)
     outbox: list[OutboxEntry] = []
-    for failed in outcome.failed:
+    failed_events: list[FailedEvent] = []
+    for start in range(0, len(envelopes), _PUBLISH_SLICE):
+        if not run.time_left_for_committing():
+            # Out of time: the rest waits in the outbox (never tried, so not a failure) for the next run.
+            for envelope in envelopes[start:]:
+                hook_result_id, tries = attempts[id(envelope)]
+                outbox.append(_outbox_entry(hook_result_id, envelope, tries))
+            run.report.events_deferred = len(envelopes) - start
+            break
+        outcome = run.deps.events.publish(envelopes[start : start + _PUBLISH_SLICE])
+        run.report.events_published += outcome.published
+        failed_events.extend(outcome.failed)
+    run.report.events_failed = len(failed_events)
+    for failed in failed_events:
         hook_result_id, tries = attempts[id(failed.envelope)]
         if failed.retryable and len(outbox) < settings.max_outbox:
-            outbox.append(
-                OutboxEntry(
-                    hook_result_id=hook_result_id,
-                    detail=failed.envelope.detail,
-                    resources=list(failed.envelope.resources),
-                    attempts=tries + 1,
-                )
-            )
+            outbox.append(_outbox_entry(hook_result_id, failed.envelope, tries + 1))
         else:
             run.report.events_dropped += 1
             _log_dropped(hook_result_id, failed)
     run.report.events_outboxed = len(outbox)
     return outbox
+
+
+def _outbox_entry(hook_result_id: str, envelope: EventEnvelope, attempts: int) -> OutboxEntry:
+    return OutboxEntry(
+        hook_result_id=hook_result_id,
+        detail=envelope.detail,
+        resources=list(envelope.resources),
+        attempts=attempts,
+    )
 
 
 def _log_dropped(hook_result_id: str, failed: FailedEvent) -> None:

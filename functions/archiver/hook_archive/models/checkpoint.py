@@ -35,7 +35,7 @@ class OutboxEntry(BaseModel):
     hook_result_id: str
     detail: str
     resources: list[str] = Field(default_factory=list)
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=0)  # 0: deferred for lack of time, never tried
 
 
 class ScanProgress(BaseModel):

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hook_archive.errors import ConfigError
 
@@ -30,6 +30,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "MAX_ENRICHMENTS_PER_RUN": "max_enrichments_per_run",
     "MAX_PAGES_PER_RUN": "max_pages_per_run",
     "MAX_EVENT_OUTBOX": "max_event_outbox",
+    "MAX_EVENTS_PER_RUN": "max_events_per_run",
     "API_RETRY_MODE": "api_retry_mode",
     "API_MAX_ATTEMPTS": "api_max_attempts",
     "API_READ_TIMEOUT_SECONDS": "api_read_timeout_seconds",
@@ -56,12 +57,22 @@ class ArchiverConfig(BaseModel):
     enrich_failures: bool = True
     max_enrichments_per_run: int = Field(default=50, ge=0, le=10_000)
     max_pages_per_run: int = Field(default=200_000, ge=1)
-    max_event_outbox: int = Field(default=1_000, ge=0, le=100_000)
+    max_event_outbox: int = Field(default=5_000, ge=0, le=100_000)
+    # Paging stops once a run has this many failures to announce, so publishing fits in the run too.
+    max_events_per_run: int = Field(default=2_000, ge=10, le=100_000)
     api_retry_mode: Literal["standard", "adaptive"] = "adaptive"
     api_max_attempts: int = Field(default=10, ge=1, le=50)
     # A hung call is abandoned (and retried by botocore) after this long, not after botocore's 60 s.
     api_read_timeout_seconds: float = Field(default=20.0, gt=0.0, le=300.0)
     spool_rows_per_row_group: int = Field(default=50_000, ge=100, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _outbox_holds_a_run(self) -> ArchiverConfig:
+        if self.max_events_per_run > self.max_event_outbox:
+            raise ValueError(
+                "MAX_EVENTS_PER_RUN must not exceed MAX_EVENT_OUTBOX (deferred events wait there)"
+            )
+        return self
 
     @field_validator("region")
     @classmethod
@@ -112,7 +123,7 @@ class ArchiverConfig(BaseModel):
             by_field = {field: name for name, field in ENVIRONMENT_VARIABLES.items()}
             problems = []
             for detail in error.errors():
-                field = str(detail["loc"][0]) if detail["loc"] else "?"
+                field = str(detail["loc"][0]) if detail["loc"] else "configuration"
                 variable = by_field.get(field, field)
                 shown = environ.get(variable)
                 problems.append(

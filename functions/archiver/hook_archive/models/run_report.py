@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-RunStatus = Literal["complete", "partial_time_budget", "partial_api_error", "skipped_run_in_progress"]
+RunStatus = Literal[
+    "complete", "partial_time_budget", "partial_event_budget", "partial_api_error", "skipped_run_in_progress"
+]
 
 
 @dataclass
@@ -30,6 +32,7 @@ class RunReport:
     events_failed: int = 0
     events_outboxed: int = 0
     events_dropped: int = 0
+    events_deferred: int = 0
     enriched: int = 0
     enrichment_unavailable: int = 0
     objects_written: int = 0
