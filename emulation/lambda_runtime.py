@@ -61,6 +61,7 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     environment: dict[str, Any]  # literal values as strings; intrinsics left as mappings
+    parameter_defaults: dict[str, str]  # template parameters' defaults, for `!Ref Parameter` values
 
     @property
     def module_name(self) -> str:
@@ -86,17 +87,24 @@ def function_spec(
         timeout_seconds=int(properties.get("Timeout", globals_.get("Timeout", 3))),
         memory_mb=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
         environment=dict(variables),
+        parameter_defaults={
+            name: str(parameter["Default"])
+            for name, parameter in document.get("Parameters", {}).items()
+            if "Default" in parameter
+        },
     )
 
 
 def resolved_environment(spec: FunctionSpec, values: Mapping[str, str]) -> dict[str, str]:
-    """The template's variables, with every intrinsic replaced from `values` (as CloudFormation would)."""
+    """The template's variables: `values` first, then literals, then `!Ref` to a parameter's default."""
     environment: dict[str, str] = {}
     for name, value in spec.environment.items():
         if name in values:
             environment[name] = values[name]
         elif isinstance(value, str | int | float | bool):
             environment[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        elif isinstance(value, dict) and value.get("Ref") in spec.parameter_defaults:
+            environment[name] = spec.parameter_defaults[value["Ref"]]
         else:
             raise KeyError(f"{spec.logical_id}: environment variable {name} is {value!r}; give it a value")
     unknown = set(values) - set(spec.environment)
