@@ -14,7 +14,12 @@ from hook_archive.logic.partitioning import archive_key, checkpoint_key, partiti
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, to_record_batch
 from hook_archive.models.checkpoint import Checkpoint
 from hook_archive.models.config import ArchiverConfig
-from hook_archive.models.hook_result import HookResult, MalformedHookResultError, to_epoch_ms
+from hook_archive.models.hook_result import (
+    HookResult,
+    MalformedHookResultError,
+    parse_api_timestamp,
+    to_epoch_ms,
+)
 from tests.unit.factories import hook_result
 
 VALID_ENV = {"AWS_REGION": "eu-west-1", "ARCHIVE_BUCKET": "my-hook-archive"}
@@ -111,3 +116,20 @@ def test_malformed_checkpoint_is_refused_not_reset() -> None:
         Checkpoint.from_json_bytes(b'{"format": "something else"}', where="s3://b/k")
     with pytest.raises(CheckpointCorruptError):
         Checkpoint.from_json_bytes(b"not json", where="s3://b/k")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-27T12:34:56.789Z", datetime(2026, 11, 27, 12, 34, 56, 789_000, tzinfo=UTC)),
+        ("2026-11-27T12:34:56Z", datetime(2026, 11, 27, 12, 34, 56, tzinfo=UTC)),
+        ("2026-11-27T12:34:56.123456Z", datetime(2026, 11, 27, 12, 34, 56, 123_456, tzinfo=UTC)),
+        ("2026-11-27T12:34:56.1234567Z", datetime(2026, 11, 27, 12, 34, 56, 123_456, tzinfo=UTC)),
+        ("2026-11-27T14:34:56+02:00", datetime(2026, 11, 27, 12, 34, 56, tzinfo=UTC)),
+        ("2026-11-27T12:34:56", datetime(2026, 11, 27, 12, 34, 56, tzinfo=UTC)),
+    ],
+)
+def test_api_timestamps_parse_to_the_same_instant_as_botocore_would(text: str, expected: datetime) -> None:
+    parsed = parse_api_timestamp(text)
+    assert parsed.tzinfo is not None
+    assert to_epoch_ms(parsed) == to_epoch_ms(expected)

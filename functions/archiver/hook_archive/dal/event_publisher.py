@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -53,20 +54,39 @@ class EventBridgePublisher:
         client: EventBridgeClient | None = None,
         botocore_config: Config | None = None,
         entry_attempts: int = 4,
+        workers: int = 8,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client or boto3.client("events", config=botocore_config)
         self._bus_name = bus_name
         self._entry_attempts = entry_attempts
+        self._workers = workers
         self._sleep = sleep
 
     def publish(self, envelopes: Sequence[EventEnvelope]) -> PublishOutcome:
+        """Chunks of 10 go out on a few threads (boto3 clients are thread-safe): calls are latency-bound."""
+        chunks = [
+            list(envelopes[start : start + MAX_ENTRIES_PER_CALL])
+            for start in range(0, len(envelopes), MAX_ENTRIES_PER_CALL)
+        ]
         outcome = PublishOutcome()
-        for start in range(0, len(envelopes), MAX_ENTRIES_PER_CALL):
-            self._publish_chunk(list(envelopes[start : start + MAX_ENTRIES_PER_CALL]), outcome)
+        if self._workers <= 1 or len(chunks) <= 1:
+            parts = [self._publish_chunk(chunk) for chunk in chunks]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self._workers, len(chunks))) as pool:
+                parts = list(pool.map(self._publish_chunk, chunks))
+        for part in parts:
+            outcome.published += part.published
+            outcome.calls += part.calls
+            outcome.failed.extend(part.failed)
         return outcome
 
-    def _publish_chunk(self, chunk: list[EventEnvelope], outcome: PublishOutcome) -> None:
+    def _publish_chunk(self, chunk: list[EventEnvelope]) -> PublishOutcome:
+        outcome = PublishOutcome()
+        self._send_with_retries(chunk, outcome)
+        return outcome
+
+    def _send_with_retries(self, chunk: list[EventEnvelope], outcome: PublishOutcome) -> None:
         for attempt in range(1, self._entry_attempts + 1):
             outcome.calls += 1
             try:

@@ -120,7 +120,7 @@ class RunSettings:
     enrich_failures: bool
     max_enrichments: int
     max_outbox: int
-    max_events: int = 2_000
+    max_events: int = 10_000
     lease_grace_ms: int = 60_000
 
 

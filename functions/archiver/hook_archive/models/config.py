@@ -57,9 +57,9 @@ class ArchiverConfig(BaseModel):
     enrich_failures: bool = True
     max_enrichments_per_run: int = Field(default=50, ge=0, le=10_000)
     max_pages_per_run: int = Field(default=200_000, ge=1)
-    max_event_outbox: int = Field(default=5_000, ge=0, le=100_000)
+    max_event_outbox: int = Field(default=20_000, ge=0, le=100_000)
     # Paging stops once a run has this many failures to announce, so publishing fits in the run too.
-    max_events_per_run: int = Field(default=2_000, ge=10, le=100_000)
+    max_events_per_run: int = Field(default=10_000, ge=10, le=100_000)
     api_retry_mode: Literal["standard", "adaptive"] = "adaptive"
     api_max_attempts: int = Field(default=10, ge=1, le=50)
     # A hung call is abandoned (and retried by botocore) after this long, not after botocore's 60 s.

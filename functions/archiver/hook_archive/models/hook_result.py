@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import dateutil.parser
+
 IN_PROGRESS = "HOOK_IN_PROGRESS"
 FAILED_STATUSES = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
 
@@ -42,6 +44,17 @@ def to_epoch_ms(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _ONE_MS
+
+
+def parse_api_timestamp(value: str) -> datetime:
+    """The API's ISO 8601 timestamps, parsed natively; anything else by dateutil, as botocore would.
+
+    botocore's default (dateutil) parser took about half of a backfill's time, parsing InvokedAt."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = dateutil.parser.parse(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def from_epoch_ms(epoch_ms: int) -> datetime:
