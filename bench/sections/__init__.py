@@ -1,0 +1,1 @@
+"""One module per section of the benchmark issue; each exposes run(plan, workdir) -> Section."""
