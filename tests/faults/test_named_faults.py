@@ -67,6 +67,11 @@ FAULTS: dict[str, tuple[Callable[[Rig], object], Callable[[Any], None]]] = {
         ),
         expect_complete,
     ),
+    # A call that hangs past API_READ_TIMEOUT_SECONDS (2 s in these tests) is abandoned and retried.
+    "list_read_timeout": (
+        lambda r: r.aws.emulator.inject(kind="slow", delay=2.5, after_calls=1),
+        expect_complete,
+    ),
     "list_connection_reset": (
         lambda r: r.aws.emulator.inject(kind="reset", times=2, after_calls=1),
         expect_complete,
