@@ -311,7 +311,7 @@ def _profile(section: Section, path: Path, outcome: runner.Outcome) -> None:
     seconds = outcome.invoke_s
     section.add(
         f"**Profile** (py-spy, 200 Hz, an extra archive + events backfill of {outcome.result['archived']:,} "
-        f"results from the same generator in {invocations(outcome)} invocations, {samples:,} samples inside "
+        f"results from the same generator in {invocations(outcome)} invocation(s), {samples:,} samples in "
         f"`lambda_handler`; {seconds:.1f} s of handler time under the profiler). Samples of the handler's "
         "thread grouped by what they were doing (the PutEvents worker threads' own samples are not in "
         "these shares; the handler's thread waits for them in `Condition.wait`):"

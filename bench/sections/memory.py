@@ -92,10 +92,7 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
     )
     section.table(
         ["backlog", "invocations", "peak RSS", "checkpoint then"],
-        [
-            (f"{size:,}", f"{upto}", mb(peak), f"{size_bytes / 1e6:.1f} MB")
-            for size, upto, peak, size_bytes in points
-        ],
+        [(f"{size:,}", f"{upto}", mb(peak), _size(size_bytes)) for size, upto, peak, size_bytes in points],
     )
     step = max(1, len(invocations) // 10)
     sample = [
@@ -170,7 +167,7 @@ def _growth(
         f"{per_result_peak * 1e5 / 1e6:.0f} MB per 100,000), and the checkpoint's load + writes by "
         f"{per_result_time * 1e5 * 1000:.0f} ms per 100,000 archived. Over the whole backfill, checkpoint "
         f"reads and writes took {total_checkpoint_s:.0f} s of {total_s:.0f} s of handler time: quadratic in "
-        "the backlog, since each of the n/12k invocations handles an O(n) checkpoint."
+        f"the backlog, since each of the n/{done_first:,} invocations handles an O(n) checkpoint."
     )
 
 
