@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.servers import ACCOUNT_ID, EVENT_SOURCE, REGION, Stack
+from bench.servers import EVENT_SOURCE, Stack
+from emulation.aws_stack import ACCOUNT_ID, REGION
 from emulation.lambda_runtime import function_spec, resolved_environment
 
 ARCHIVE_PREFIX = "hook-results"

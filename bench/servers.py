@@ -21,15 +21,8 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
-import boto3
+from emulation.aws_stack import CREDENTIALS, REGION, loopback_client
 
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"  # moto's default account
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
 EVENT_SOURCE = "cfn-hook-archive"
 DETAIL_TYPE = "CloudFormation Hook Invocation Failed"
 
@@ -223,14 +216,7 @@ class Stack:
     queue_url: str = ""
 
     def client(self, service: str) -> Any:
-        endpoint = self.emulator.endpoint_url if service == "cloudformation" else self.moto_url
-        return boto3.client(  # type: ignore[call-overload]  # service name chosen at run time
-            service,
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        return loopback_client(service, moto_url=self.moto_url, cloudformation_url=self.emulator.endpoint_url)
 
     def process_environment(self) -> dict[str, str]:
         """Standard boto3 variables that point every client at the servers."""

@@ -48,14 +48,7 @@ class LocalAws:
 
     def client(self, service: str) -> Any:
         """A client for the test's own use: straight to moto, never through the fault proxy."""
-        endpoint = self.emulator.endpoint_url if service == "cloudformation" else self.moto_url
-        return boto3.client(  # type: ignore[call-overload]  # service name chosen at run time
-            service,
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        return loopback_client(service, moto_url=self.moto_url, cloudformation_url=self.emulator.endpoint_url)
 
     def process_environment(self) -> dict[str, str]:
         """Standard boto3 variables that point every client at the emulation."""
@@ -89,6 +82,18 @@ class LocalAws:
                 ],
             )
         return events
+
+
+def loopback_client(service: str, *, moto_url: str, cloudformation_url: str) -> Any:
+    """A boto3 client for the local servers: CloudFormation goes to the emulator, the rest to moto."""
+    endpoint = cloudformation_url if service == "cloudformation" else moto_url
+    return boto3.client(  # type: ignore[call-overload]  # service name chosen at run time
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def _reset_moto(moto_url: str) -> None:
