@@ -426,13 +426,18 @@ def _invoke_once(function: _Function, job: Mapping[str, Any], *, trace: bool = F
 
 
 def _checkpoint_size(module: Any, real: Any) -> int:
-    """The committed checkpoint's size, asked of S3 after the run (outside the timed call)."""
+    """The committed checkpoint's size with its known-ids object, asked of S3 after the run (outside the
+    timed call)."""
     store = real.checkpoints
     try:
-        head = module.CLIENTS.s3.head_object(Bucket=store.bucket, Key=store.key)
+        body = module.CLIENTS.s3.get_object(Bucket=store.bucket, Key=store.key)["Body"].read()
     except Exception:  # no checkpoint yet (nothing committed) or a store without bucket/key
         return 0
-    return int(head["ContentLength"])
+    known = json.loads(body).get("known_ids_object")
+    if not known:
+        return len(body)
+    head = module.CLIENTS.s3.head_object(Bucket=store.bucket, Key=known["key"])
+    return len(body) + int(head["ContentLength"])
 
 
 def _cold_facts(function: _Function) -> dict[str, Any]:

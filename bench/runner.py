@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.servers import EVENT_SOURCE, Stack
-from emulation.aws_stack import ACCOUNT_ID, REGION
 from emulation.lambda_runtime import function_spec, resolved_environment
 
 ARCHIVE_PREFIX = "hook-results"
@@ -211,8 +210,20 @@ def run_wrangler(stack: Stack, *, prefix: str) -> Outcome:
     return run_child(job)
 
 
-def checkpoint_key() -> str:
-    return f"{ARCHIVE_PREFIX}/_state/{ACCOUNT_ID}/{REGION}/checkpoint.json"
+def state_snapshot(stack: Stack) -> dict[str, bytes]:
+    """The checkpoint and the known-ids object it names: everything a run needs to start from this state."""
+    s3 = stack.client("s3")
+    listing = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"{ARCHIVE_PREFIX}/_state/")
+    return {
+        item["Key"]: s3.get_object(Bucket=stack.bucket, Key=item["Key"])["Body"].read()
+        for item in listing.get("Contents", [])
+    }
+
+
+def restore_state(stack: Stack, snapshot: dict[str, bytes]) -> None:
+    s3 = stack.client("s3")
+    for key, body in snapshot.items():
+        s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
 
 
 def delete_prefix(stack: Stack, prefix: str) -> int:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from emulation.archiver_harness import ArchiverHarness
-from emulation.aws_stack import LocalAws
+from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
+from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
 from emulation.hook_results_api import EmulatedHookResult
 from emulation.lambda_runtime import add_code_to_path
 
@@ -119,12 +119,23 @@ def _checkpoint_problems(
     harness: ArchiverHarness, truth: dict[str, EmulatedHookResult], late_ms: int
 ) -> list[str]:
     add_code_to_path(harness.spec)
-    from hook_archive.models.checkpoint import Checkpoint  # noqa: PLC0415  # the product's own model
+    # The product's own store reads it: the JSON and the known-ids object it names, checked by SHA-256.
+    from hook_archive.dal.checkpoint_store import S3CheckpointStore  # noqa: PLC0415
+    from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix  # noqa: PLC0415
 
+    where = {"account_id": ACCOUNT_ID, "region": REGION}
+    store = S3CheckpointStore(
+        bucket=harness.aws.bucket,
+        key=checkpoint_key(ARCHIVE_PREFIX, **where),
+        known_ids_prefix=known_ids_prefix(ARCHIVE_PREFIX, **where),
+        client=harness.aws.client("s3"),
+    )
     try:
-        checkpoint = Checkpoint.model_validate(harness.checkpoint())
-    except Exception as error:  # any failure to parse is the finding
+        checkpoint, _etag = store.load()
+    except Exception as error:  # any failure to read or parse is the finding
         return [f"invalid: {error}"]
+    if checkpoint is None:
+        return ["no checkpoint"]
     problems = []
     if checkpoint.intent is not None:
         problems.append("a write intent is still open")

@@ -35,8 +35,7 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
         backfill = runner.run_handler_chain(stack)
         backfill_pages = sum(i["report"]["pages"] for i in backfill.result["invocations"])
         backfill_runs = len(backfill.result["invocations"])
-        s3 = stack.client("s3")
-        snapshot = s3.get_object(Bucket=stack.bucket, Key=runner.checkpoint_key())["Body"].read()
+        snapshot = runner.state_snapshot(stack)
         for order, reps in (("newest_first", plan.steady_reps), ("shuffled", plan.shuffled_reps)):
             stack.emulator.configure(order=order)
             for new in plan.steady_new:
@@ -129,10 +128,9 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
 
 
 def _tick(
-    stack: Stack, snapshot: bytes, *, order: str, new: int, rep: int, after: datetime
+    stack: Stack, snapshot: dict[str, bytes], *, order: str, new: int, rep: int, after: datetime
 ) -> dict[str, Any]:
-    s3 = stack.client("s3")
-    s3.put_object(Bucket=stack.bucket, Key=runner.checkpoint_key(), Body=snapshot)
+    runner.restore_state(stack, snapshot)
     tag = f"{order}-{new}-{rep}"
     if new:
         stack.emulator.add_results(

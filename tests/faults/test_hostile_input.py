@@ -152,3 +152,53 @@ def test_a_bus_that_does_not_exist_fails_the_run_clearly_and_keeps_the_events(ri
     # The rows are safe, and the events wait in the outbox until the bus exists.
     assert rig.harness.read_archive().num_rows == 30
     assert rig.harness.checkpoint()["outbox"]
+
+
+KNOWN_IDS_PREFIX = "hook-results/_state/123456789012/us-east-1/known-ids/"
+
+
+def known_ids_keys(rig: Rig) -> list[str]:
+    listing = rig.aws.client("s3").list_objects_v2(Bucket=rig.aws.bucket, Prefix=KNOWN_IDS_PREFIX)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def test_known_ids_live_in_one_object_the_checkpoint_names_and_a_replaced_one_is_deleted(rig: Rig) -> None:
+    rig.aws.emulator.add(*recent(rig, 5, seed=31))
+    rig.run()
+    first = rig.harness.checkpoint()["known_ids_object"]
+    assert first["count"] == 5
+    assert known_ids_keys(rig) == [first["key"]]
+    rig.clock.advance(timedelta(minutes=1))
+    rig.aws.emulator.add(*recent(rig, 3, seed=32))
+    rig.run()
+    second = rig.harness.checkpoint()["known_ids_object"]
+    assert second["count"] == 8
+    assert known_ids_keys(rig) == [second["key"]]
+    assert rig.reconcile().ok, rig.reconcile().summary()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [("delete", "which does not exist"), ("overwrite", "do not match checkpoint")],
+)
+def test_a_missing_or_altered_known_ids_object_stops_the_run_and_touches_nothing(
+    rig: Rig, damage: str, message: str
+) -> None:
+    rig.aws.emulator.add(*recent(rig, 5, seed=33))
+    rig.run()
+    s3 = rig.aws.client("s3")
+    key = rig.harness.checkpoint()["known_ids_object"]["key"]
+    if damage == "delete":
+        s3.delete_object(Bucket=rig.aws.bucket, Key=key)
+    else:
+        body = s3.get_object(Bucket=rig.aws.bucket, Key=key)["Body"].read()
+        s3.put_object(Bucket=rig.aws.bucket, Key=key, Body=body[:-1] + bytes([body[-1] ^ 1]))
+    objects = rig.harness.object_keys()
+    checkpoint = rig.harness.checkpoint()
+    rig.aws.emulator.add(*recent(rig, 2, seed=34))
+    outcome = rig.run()
+    assert isinstance(outcome, Exception)
+    assert message in str(outcome)
+    # Never read as "no ids": that would archive the remembered results a second time.
+    assert rig.harness.object_keys() == objects
+    assert rig.harness.checkpoint() == checkpoint

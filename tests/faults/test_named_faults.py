@@ -22,7 +22,11 @@ def data_put(call: Any) -> bool:
 
 
 def checkpoint_put(call: Any) -> bool:
-    return STATE_KEY in call.path
+    return STATE_KEY in call.path and call.path.endswith("checkpoint.json")
+
+
+def known_ids_put(call: Any) -> bool:
+    return STATE_KEY in call.path and "/known-ids/" in call.path
 
 
 def add_recent(rig: Rig, count: int, *, seed: int, in_progress_share: float = 0.0) -> None:
@@ -133,6 +137,10 @@ FAULTS: dict[str, tuple[Callable[[Rig], object], Callable[[Any], None]]] = {
             "PutObject", "internal_error", match=checkpoint_put, after_calls=1, times=None
         ),
         expect_error("writing checkpoint"),
+    ),
+    "known_ids_object_write_fails": (
+        lambda r: r.aws.proxy.inject("PutObject", "internal_error", match=known_ids_put, times=None),
+        expect_error("writing known ids"),
     ),
     "checkpoint_conditional_write_conflict": (
         lambda r: r.aws.proxy.inject("PutObject", "precondition_failed", match=checkpoint_put),

@@ -99,6 +99,10 @@ def test_archiver_role_reaches_only_its_keys_its_bus_its_queue_and_the_hook_resu
             ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             f"arn:{PARTITION}:s3:::{bucket}/{prefix}/dt=*/{ACCOUNT_ID}-{REGION}-*.parquet",
         ),
+        "CheckpointKnownIds": (
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            f"arn:{PARTITION}:s3:::{bucket}/{prefix}/_state/{ACCOUNT_ID}/{REGION}/known-ids/*.bin",
+        ),
         "MissingCheckpointIsNotFound": (["s3:ListBucket"], f"arn:{PARTITION}:s3:::{bucket}"),
         "FailureEvents": (
             ["events:PutEvents"],
@@ -118,7 +122,8 @@ def test_archiver_role_reaches_only_its_keys_its_bus_its_queue_and_the_hook_resu
 
 
 # Which keys each adapter's S3 calls touch, and the IAM action of each API call that differs from its name.
-ADAPTER_KEYS = {"archive_writer.py": "data", "checkpoint_store.py": "checkpoint"}
+# Every S3 call an adapter makes must be allowed on at least one kind of key it touches.
+ADAPTER_KEYS = {"archive_writer.py": ["data"], "checkpoint_store.py": ["checkpoint", "known_ids"]}
 IAM_ACTION_OF = {"s3:DeleteObjects": "s3:DeleteObject", "s3:HeadObject": "s3:GetObject"}
 SERVICE_OF_ADAPTER = {
     "archive_writer.py": "s3",
@@ -150,7 +155,7 @@ def _called_actions() -> dict[str, set[str]]:
 def test_every_call_the_adapters_make_is_allowed_on_the_keys_it_touches() -> None:
     from datetime import date  # noqa: PLC0415
 
-    from hook_archive.logic.partitioning import archive_key, checkpoint_key  # noqa: PLC0415
+    from hook_archive.logic.partitioning import archive_key, checkpoint_key, known_ids_prefix  # noqa: PLC0415
 
     stack = Stack(transformed(), physical_ids={"ArchiveBucket": "archive"})
     statements = list(_role_statements(stack, "ArchiverRole").values())
@@ -158,6 +163,7 @@ def test_every_call_the_adapters_make_is_allowed_on_the_keys_it_touches() -> Non
     keys = {
         "data": archive_key(prefix, date(2026, 1, 31), account_id=ACCOUNT_ID, region=REGION, sequence=7),
         "checkpoint": checkpoint_key(prefix, account_id=ACCOUNT_ID, region=REGION),
+        "known_ids": known_ids_prefix(prefix, account_id=ACCOUNT_ID, region=REGION) + "ab" * 32 + ".bin",
     }
 
     def allowed(action: str, resource: str) -> bool:
@@ -175,24 +181,27 @@ def test_every_call_the_adapters_make_is_allowed_on_the_keys_it_touches() -> Non
     assert set(called) == set(SERVICE_OF_ADAPTER)
     for adapter, actions in called.items():
         for action in actions:
-            resource = {
-                "s3": f"arn:aws:s3:::archive/{keys.get(ADAPTER_KEYS.get(adapter, ''), '')}",
-                "events": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{stack.values['EventBusName']}",
-                "cloudformation": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:hook-result/any",
+            resources = {
+                "s3": [f"arn:aws:s3:::archive/{keys[kind]}" for kind in ADAPTER_KEYS.get(adapter, [])],
+                "events": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{stack.values['EventBusName']}"],
+                "cloudformation": [f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:hook-result/any"],
             }[SERVICE_OF_ADAPTER[adapter]]
-            assert allowed(action, resource), f"{adapter} calls {action} on {resource}, which the role denies"
+            assert any(allowed(action, resource) for resource in resources), (
+                f"{adapter} calls {action} on {resources}, which the role denies"
+            )
 
 
 def test_the_keys_the_role_allows_are_the_keys_the_writer_uses() -> None:
     from datetime import date  # noqa: PLC0415
 
-    from hook_archive.logic.partitioning import archive_key, checkpoint_key  # noqa: PLC0415
+    from hook_archive.logic.partitioning import archive_key, checkpoint_key, known_ids_prefix  # noqa: PLC0415
 
     stack = Stack(transformed(), physical_ids={"ArchiveBucket": "archive"})
     statements = _role_statements(stack, "ArchiverRole")
     prefix = stack.values["ArchivePrefix"]
     data = archive_key(prefix, date(2026, 1, 31), account_id=ACCOUNT_ID, region=REGION, sequence=42)
     checkpoint = checkpoint_key(prefix, account_id=ACCOUNT_ID, region=REGION)
+    known_ids = known_ids_prefix(prefix, account_id=ACCOUNT_ID, region=REGION) + "0f" * 32 + ".bin"
 
     def allows(sid: str, key: str) -> bool:
         pattern = re.escape(statements[sid]["Resource"]).replace(r"\*", ".*")
@@ -200,6 +209,9 @@ def test_the_keys_the_role_allows_are_the_keys_the_writer_uses() -> None:
 
     assert allows("ArchiveObjects", data)
     assert allows("Checkpoint", checkpoint)
+    assert allows("CheckpointKnownIds", known_ids)
+    assert not allows("CheckpointKnownIds", checkpoint)
+    assert not allows("CheckpointKnownIds", known_ids.replace(ACCOUNT_ID, "999999999999"))
     assert not allows("ArchiveObjects", data.replace(ACCOUNT_ID, "999999999999"))
     assert not allows("ArchiveObjects", checkpoint)
 

@@ -16,7 +16,7 @@ from hook_archive.dal.checkpoint_store import S3CheckpointStore
 from hook_archive.dal.event_publisher import EventBridgePublisher
 from hook_archive.dal.hook_results import HookResultsReader
 from hook_archive.logic.archive_run import ArchiverDependencies
-from hook_archive.logic.partitioning import checkpoint_key
+from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix
 from hook_archive.models.config import ArchiverConfig
 from hook_archive.models.hook_result import parse_api_timestamp
 
@@ -74,6 +74,9 @@ def build_dependencies(
         checkpoints=S3CheckpointStore(
             bucket=config.archive_bucket,
             key=checkpoint_key(config.archive_prefix, account_id=account_id, region=config.region),
+            known_ids_prefix=known_ids_prefix(
+                config.archive_prefix, account_id=account_id, region=config.region
+            ),
             client=clients.s3,
         ),
         archive=S3ArchiveWriter(bucket=config.archive_bucket, client=clients.s3),

@@ -1,16 +1,25 @@
 """The checkpoint object in S3, written only with conditional writes (If-Match / If-None-Match), so two
-runs can never both believe they own it."""
+runs can never both believe they own it.
+
+Its known ids live in a second, content-addressed object (`<known_ids_prefix><sha256>.bin`) that the JSON
+names with its SHA-256. A new one is written before the checkpoint that names it, and the one it replaces
+is deleted only after that checkpoint is committed: every committed checkpoint names an object that exists,
+and a checkpoint whose object is missing or altered is reported as corrupt, never read as "no ids".
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hook_archive.errors import CheckpointConflictError, CheckpointError
-from hook_archive.models.checkpoint import Checkpoint
+from hook_archive.errors import CheckpointConflictError, CheckpointCorruptError, CheckpointError
+from hook_archive.models.checkpoint import Checkpoint, KnownIdsObject
+from hook_archive.models.known_ids import MAGIC, KnownIds, MalformedKnownIdsError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -20,11 +29,20 @@ _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"}
 
 class S3CheckpointStore:
     def __init__(
-        self, *, bucket: str, key: str, client: S3Client | None = None, botocore_config: Config | None = None
+        self,
+        *,
+        bucket: str,
+        key: str,
+        known_ids_prefix: str,
+        client: S3Client | None = None,
+        botocore_config: Config | None = None,
     ) -> None:
         self._client = client or boto3.client("s3", config=botocore_config)
         self.bucket = bucket
         self.key = key
+        self.known_ids_prefix = known_ids_prefix
+        # The known ids as last read or committed, and their object: unchanged ids are not rewritten.
+        self._stored: tuple[KnownIds, KnownIdsObject | None] = (KnownIds(), None)
 
     @property
     def location(self) -> str:
@@ -42,11 +60,87 @@ class S3CheckpointStore:
             raise CheckpointError(f"reading checkpoint {self.location} failed: {code}") from error
         except BotoCoreError as error:
             raise CheckpointError(f"reading checkpoint {self.location} failed: {error}") from error
-        return Checkpoint.from_json_bytes(body, where=self.location), response["ETag"]
+        checkpoint = Checkpoint.from_json_bytes(body, where=self.location)
+        del body
+        reference = checkpoint.known_ids_object
+        if reference is not None:
+            checkpoint = checkpoint.model_copy(update={"known_ids": self._read_known_ids(reference)})
+        self._stored = (checkpoint.known_ids, reference)
+        return checkpoint, response["ETag"]
+
+    def _read_known_ids(self, reference: KnownIdsObject) -> KnownIds:
+        where = f"s3://{self.bucket}/{reference.key}"
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=reference.key)["Body"]
+            digest = hashlib.sha256()
+
+            def section(size: int) -> bytes:  # section by section: never a second copy of the whole set
+                data = body.read(size)
+                digest.update(data)
+                return data
+
+            magic = section(len(MAGIC))
+            highs, lows, positions = (section(8 * reference.count) for _ in range(3))
+            trailing = body.read(1)
+            known = KnownIds.from_sections(highs, lows, positions)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in {"NoSuchKey", "404"}:
+                raise CheckpointCorruptError(
+                    f"checkpoint {self.location} names known ids {where}, which does not exist. Refusing to "
+                    "go on without them: they prevent duplicates. Restore the object or a previous "
+                    "checkpoint version (S3 versioning), or delete the checkpoint to start a full backfill."
+                ) from error
+            raise CheckpointError(f"reading known ids {where} failed: {code}") from error
+        except BotoCoreError as error:
+            raise CheckpointError(f"reading known ids {where} failed: {error}") from error
+        except MalformedKnownIdsError as error:
+            raise CheckpointCorruptError(
+                f"known ids {where} of checkpoint {self.location}: {error}"
+            ) from error
+        if (
+            magic != MAGIC
+            or trailing
+            or len(known) != reference.count
+            or digest.hexdigest() != reference.sha256
+        ):
+            raise CheckpointCorruptError(
+                f"known ids {where} do not match checkpoint {self.location} (expected {reference.count} ids "
+                f"with SHA-256 {reference.sha256}). Restore a matching pair from S3 versioning."
+            )
+        return known
+
+    def _write_known_ids(self, known: KnownIds) -> KnownIdsObject | None:
+        stored, reference = self._stored
+        if known is stored or known == stored:
+            return reference
+        if not known:
+            return None
+        data = known.to_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        new = KnownIdsObject(key=f"{self.known_ids_prefix}{sha256}.bin", count=len(known), sha256=sha256)
+        try:
+            self._client.put_object(
+                Bucket=self.bucket, Key=new.key, Body=data, ContentType="application/octet-stream"
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise CheckpointError(
+                f"writing known ids s3://{self.bucket}/{new.key} failed: {error}"
+            ) from error
+        return new
+
+    def _delete_replaced(self, old: KnownIdsObject | None, new: KnownIdsObject | None) -> None:
+        if old is None or (new is not None and new.key == old.key):
+            return
+        # Best effort: a leftover costs only storage and is never read again.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._client.delete_object(Bucket=self.bucket, Key=old.key)
 
     def save(self, checkpoint: Checkpoint, *, etag: str | None) -> str:
         """Write only if the object is still the one we read (or still absent); return the new ETag."""
-        body = checkpoint.to_json_bytes()
+        old = self._stored[1]
+        reference = self._write_known_ids(checkpoint.known_ids)
+        body = checkpoint.model_copy(update={"known_ids_object": reference}).to_json_bytes()
         try:
             if etag:
                 response = self._client.put_object(
@@ -69,4 +163,6 @@ class S3CheckpointStore:
             raise CheckpointError(f"writing checkpoint {self.location} failed: {code}") from error
         except BotoCoreError as error:
             raise CheckpointError(f"writing checkpoint {self.location} failed: {error}") from error
+        self._stored = (checkpoint.known_ids, reference)
+        self._delete_replaced(old, reference)
         return response["ETag"]

@@ -27,5 +27,10 @@ def checkpoint_key(archive_prefix: str, *, account_id: str, region: str) -> str:
     return f"{archive_prefix}/_state/{account_id}/{region}/checkpoint.json"
 
 
+def known_ids_prefix(archive_prefix: str, *, account_id: str, region: str) -> str:
+    # Beside the checkpoint; each object is named by the SHA-256 of its content.
+    return f"{archive_prefix}/_state/{account_id}/{region}/known-ids/"
+
+
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from hook_archive.models.checkpoint import Checkpoint, Order, PendingInvocation, ScanProgress
 from hook_archive.models.hook_result import HookResult
+from hook_archive.models.known_ids import KnownIds
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class SweepStats:
 class SweepOutcome:
     coverage: Coverage
     order: Order
-    known_ids: dict[str, int]
+    known_ids: KnownIds
     pending: dict[str, PendingInvocation]
     abandoned: list[HookResult]
     complete: bool
@@ -133,8 +134,8 @@ class Sweep:
             )
             self.stats.deferred_in_progress += 1
             return False
-        if result_id in self.checkpoint.known_ids or self._coverage.is_settled(
-            self._position(result), self.late_window_ms
+        if self._coverage.is_settled(self._position(result), self.late_window_ms) or (
+            result_id in self.checkpoint.known_ids
         ):
             self.stats.already_archived += 1
             return False
@@ -205,14 +206,12 @@ class Sweep:
             new = old
 
         abandoned = self._abandon_stale()
-        remembered = {**self.checkpoint.known_ids, **self._archived}
+        archived = dict(self._archived)
         for result in abandoned:
-            remembered[result.hook_result_id] = self._position(result)
-        known_ids = {
-            result_id: position
-            for result_id, position in remembered.items()
-            if not new.is_settled(position, late)
-        }
+            archived[result.hook_result_id] = self._position(result)
+        known_ids = self.checkpoint.known_ids.merged(
+            archived, keep=lambda position: not new.is_settled(position, late)
+        )
         if self.stats.out_of_order:
             order: Order = "unordered"
         elif exhausted and self._seen_before + self.stats.results_seen > 1:

@@ -5,15 +5,20 @@ Meaning of the coverage fields (all UTC epoch milliseconds of InvokedAt):
 - every result with swept_down_to_ms < invoked_at < newest_seen_ms - late_arrival_window has been handled;
 - anywhere else, a result has been handled exactly when its id is in known_ids (or it is pending).
 So known_ids only needs the ids outside those settled ranges, which keeps the state bounded.
+
+known_ids is not part of the JSON document: it can reach a million ids during a first backfill, so it is
+stored as a compact binary object (models/known_ids.py) whose key and SHA-256 the JSON names in
+known_ids_object. Only the checkpoint store reads and writes that object.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hook_archive.errors import CheckpointCorruptError
+from hook_archive.models.known_ids import KnownIds
 
 Order = Literal["unknown", "newest_first", "unordered"]
 
@@ -62,11 +67,21 @@ class WriteIntent(BaseModel):
     lease_expires_ms: int
 
 
-class Checkpoint(BaseModel):
+class KnownIdsObject(BaseModel):
+    """Where the known ids of this checkpoint are stored: a content-addressed object beside it."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    key: str
+    count: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Checkpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
     format: Literal["cfn-hook-archive/checkpoint"] = "cfn-hook-archive/checkpoint"
-    version: Literal[1] = 1
+    version: Literal[1, 2] = 2  # 1 kept known_ids inline as {id: position}; read, then written as 2
     account_id: str
     region: str
     sequence: int = Field(default=0, ge=0)
@@ -74,12 +89,26 @@ class Checkpoint(BaseModel):
     settled_below_ms: int | None = None
     swept_down_to_ms: int | None = None
     order: Order = "unknown"
-    known_ids: dict[str, int] = Field(default_factory=dict)
+    known_ids: KnownIds = Field(default_factory=KnownIds, exclude=True)
+    known_ids_object: KnownIdsObject | None = None
     pending: dict[str, PendingInvocation] = Field(default_factory=dict)
     outbox: list[OutboxEntry] = Field(default_factory=list)
     scan: ScanProgress | None = None
     intent: WriteIntent | None = None
     updated_at_ms: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_known_ids(cls, data: object) -> object:
+        # Version 1 documents carried the ids inline as {id: position}; they are read, then written as 2.
+        if isinstance(data, dict) and isinstance(data.get("known_ids"), dict):
+            inline = data["known_ids"]
+            if not all(isinstance(k, str) and type(v) is int for k, v in inline.items()):
+                raise ValueError("known_ids must map result ids to integer positions")
+            return {**data, "known_ids": KnownIds.from_mapping(inline), "version": 2}
+        if isinstance(data, dict) and data.get("version") == 1:
+            return {**data, "version": 2}
+        return data
 
     @classmethod
     def initial(cls, *, account_id: str, region: str) -> Checkpoint:
