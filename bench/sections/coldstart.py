@@ -25,41 +25,6 @@ IMPORT_TARGET_MS = 300.0
 HALF = 0.5  # a part of the build "has bytecode" when most of its .py files do
 SIZE_TARGET_MB = 120.0
 
-# Further trimming tried on a copy of the layer (an experiment; the smoke test below must pass): pyarrow's
-# Python extension modules the function never imports (lib.so itself links dataset, acero and substrait, so
-# those libraries stay), then `strip --strip-unneeded` on every shared library (the wheels keep symbol
-# tables the loader does not need).
-TRIM_PATTERNS = (
-    "pyarrow/_dataset*.so",
-    "pyarrow/_acero*.so",
-    "pyarrow/_orc*.so",
-    "pyarrow/_hdfs*.so",
-    "pyarrow/_gcsfs*.so",
-    "pyarrow/_azurefs*.so",
-    "pyarrow/_feather*.so",
-    "pyarrow/_json*.so",
-    "pyarrow/_csv*.so",
-)
-
-SMOKE_TEST = """
-import importlib, os, sys, tempfile, time
-started = time.perf_counter()
-module = importlib.import_module("hook_archive.handlers.archive_run")
-imported = time.perf_counter() - started
-from hook_archive.dal.archive_writer import ParquetSpool
-from hook_archive.models.hook_result import HookResult
-import pyarrow.parquet as pq
-spool = ParquetSpool(account_id="123456789012", region="us-east-1", archived_at_ms=0,
-                     rows_per_row_group=100, directory=tempfile.mkdtemp())
-summary = {"HookResultId": "0" * 36, "Status": "HOOK_COMPLETE_FAILED", "TypeName": "A::B::C"}
-spool.add("hook-results/dt=2026-01-01/x.parquet", HookResult.from_api(summary))
-(written,) = spool.finish()
-assert pq.ParquetFile(written.path).read().num_rows == 1
-assert {"cloudformation", "s3", "events"} <= {c.meta.service_model.service_name
-    for c in (module.CLIENTS.cloudformation, module.CLIENTS.s3, module.CLIENTS.events)}
-print("smoke ok")
-"""
-
 BODY = """
 import os, time
 started = time.perf_counter()
@@ -206,19 +171,6 @@ def compile_bytecode(python: str, root: Path) -> None:
     )
 
 
-def trim(layer: Path) -> None:
-    """Delete what TRIM_PATTERNS name and strip the shared libraries (when binutils' strip is here)."""
-    for pattern in TRIM_PATTERNS:
-        for path in list(layer.glob(pattern)):
-            path.unlink()
-    strip = shutil.which("strip")
-    if strip is None:
-        return
-    for library in [*layer.rglob("*.so"), *layer.rglob("*.so.*")]:
-        if library.is_file() and not library.is_symlink():
-            subprocess.run([strip, "--strip-unneeded", str(library)], check=False, capture_output=True)  # noqa: S603
-
-
 def lambda_environment(function_dir: Path, python_path: list[Path], extra: dict[str, str]) -> dict[str, str]:
     """What Lambda sets at init, plus the template's variables the config needs to validate."""
     return {
@@ -361,14 +313,11 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
     )
     stripped = _copy(importable, workdir / "stripped", bytecode="strip")
     compiled = _copy(importable, workdir / "compiled", bytecode="compile", python=python)
-    trimmed = _copy(importable, workdir / "trimmed", bytecode="compile", python=python, trimmed=True)
 
     def environment(copy: tuple[Path, list[Path]], **extra: str) -> dict[str, str]:
         function_dir, layers = copy
         return lambda_environment(function_dir, [function_dir, *layers], extra)
 
-    smoke = _python(python, SMOKE_TEST, environment(trimmed))
-    trimmed_ok = smoke.returncode == 0 and "smoke ok" in smoke.stdout
     reps = plan.coldstart_reps
     deployed_label = (
         f"as {deployed.label} ships it (function {'with' if function_compiled > HALF else 'without'} "
@@ -379,10 +328,6 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
         deployed_label: time_import(python, environment(as_deployed), reps),
         "bytecode everywhere (compileall, unchecked-hash)": time_import(python, environment(compiled), reps),
     }
-    if trimmed_ok:
-        variants["bytecode everywhere, layer trimmed further (experiment)"] = time_import(
-            python, environment(trimmed), reps
-        )
     breakdown = import_breakdown(python, environment(compiled))
     body = module_body(python, environment(compiled), reps)
     with_bytecode_ms = median(variants["bytecode everywhere (compileall, unchecked-hash)"])
@@ -437,9 +382,9 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
         )
         + f"{as_built_ms:.0f} ms as shipped against "
         f"{with_bytecode_ms:.0f} ms with bytecode everywhere ({no_bytecode_ms:.0f} ms with none at all). "
-        "Fix: build the function the way the layer is built (`BuildMethod: makefile`: copy, then "
-        "`python3.13 -m compileall -q -j 0 --invalidation-mode unchecked-hash`), or compile in a step "
-        "after `sam build`. "
+        "The function is therefore built the way the layer is (`BuildMethod: makefile`, "
+        "functions/archiver/Makefile: copy, then `python3.13 -m compileall --invalidation-mode "
+        "unchecked-hash`). "
         "`unchecked-hash` matters: timestamp-checked .pyc files compare the source's mtime, which a zip "
         "keeps only to 2 seconds."
     )
@@ -459,20 +404,6 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
         ["build", "function MB", "layers MB", "total MB", "total without .pyc MB"], size_rows, "lrrrr"
     )
     _package_sizes(section, builds[0] if builds else importable)
-    if trimmed_ok:
-        trimmed_bytes = tree_bytes([trimmed[0], *trimmed[1]])
-        section.add(
-            "Further trimming (experiment on a copy, verified by a smoke test: import the handler, build its "
-            "three clients, write and read back Parquet through the real `ParquetSpool`): also removing "
-            "pyarrow's Python extension modules the function never imports (`TRIM_PATTERNS` in "
-            "bench/sections/coldstart.py; `lib.so` itself links libarrow_dataset, _acero and _substrait, so "
-            "those libraries must stay) and running `strip --strip-unneeded` on every shared library leaves "
-            f"{trimmed_bytes / 1e6:.1f} MB ({host}, with bytecode), against "
-            f"{tree_bytes([compiled[0], *compiled[1]]) / 1e6:.1f} MB before; import "
-            f"{median(variants['bytecode everywhere, layer trimmed further (experiment)']):.0f} ms."
-        )
-    else:
-        section.add(f"The further-trimmed copy failed its smoke test:\n\n```\n{smoke.stderr[-1500:]}\n```")
     return section
 
 
@@ -519,7 +450,6 @@ def _copy(
     *,
     bytecode: str,
     python: str = "",
-    trimmed: bool = False,
     function_bytecode: bool = True,
     layer_bytecode: bool = True,
 ) -> tuple[Path, list[Path]]:
@@ -531,8 +461,6 @@ def _copy(
     for index, layer in enumerate(build.layers):
         copy = target / f"layer{index}" / "python"
         shutil.copytree(layer, copy, symlinks=True)
-        if trimmed:
-            trim(copy)
         layer_copies.append(copy)
     for root in [function_copy, *layer_copies]:
         strip_bytecode(root)

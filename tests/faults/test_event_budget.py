@@ -34,17 +34,22 @@ def test_events_that_meet_the_deadline_wait_in_the_outbox_for_the_next_run(rig: 
     rig.seed(days=20, per_day=40)  # well over one 100-entry publishing slice of failures
 
     class SlowBus:
-        """After the first PutEvents batch, time jumps to the edge of the deadline."""
+        """After the first PutEvents batch, time jumps to the edge of the 300 s deadline: past the point
+        where publishing must stop (half the 60 s safety margin before it), short of the deadline."""
 
         def __init__(self, inner: Any) -> None:
             self._inner = inner
+            self.calls = 0
 
         def publish(self, envelopes: Any) -> Any:
             result = self._inner.publish(envelopes)
-            rig.clock.advance(timedelta(minutes=10))
+            self.calls += 1
+            if self.calls == 1:
+                rig.clock.advance(timedelta(seconds=280))
             return result
 
     rig.harness.runtime_environment["MAX_EVENTS_PER_RUN"] = "1000"
+    rig.harness.settings["TIME_SAFETY_MARGIN_SECONDS"] = "60"  # the template's: publishing stops at 270 s
     first = rig.run(wrap=lambda deps: dataclasses.replace(deps, events=SlowBus(deps.events)))
     assert isinstance(first, dict), repr(first)
     assert first["events_deferred"] > 0

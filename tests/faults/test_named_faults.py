@@ -235,10 +235,10 @@ def test_overlapping_run_that_finds_a_live_lease_does_nothing(rig: Rig) -> None:
         def __init__(self, inner: Any) -> None:
             self._inner = inner
 
-        def upload(self, spooled: Any) -> int:
+        def upload(self, spooled: Any, **conditions: Any) -> int:
             if not second:
                 second.append(rig.run())
-            return int(self._inner.upload(spooled))
+            return int(self._inner.upload(spooled, **conditions))
 
         def delete(self, keys: list[str]) -> None:
             self._inner.delete(keys)
@@ -247,6 +247,55 @@ def test_overlapping_run_that_finds_a_live_lease_does_nothing(rig: Rig) -> None:
     expect_complete(first)
     expect_skipped(second[0])
     assert rig.reconcile().ok
+
+
+@pytest.mark.parametrize(
+    ("stalled_upload", "successor_runs", "message"),
+    [
+        (1, True, "changed under this run"),  # the successor created the key the zombie PUTs
+        (2, True, "changed under this run"),  # the successor replaced the object the zombie wrote first
+        (1, False, "outlived its lease"),  # nobody took over yet: the run stops itself
+    ],
+)
+def test_a_run_that_outlives_its_lease_can_neither_overwrite_nor_commit_over_its_successor(
+    rig: Rig, stalled_upload: int, successor_runs: bool, message: str
+) -> None:
+    # Given a run that writes several partitions and stalls in one of its uploads past its lease,
+    rig.seed(days=3)
+    successor: list[Any] = []
+
+    class StallPastTheLease:
+        """The stall: time jumps past the lease and, optionally, a successor run takes over (adopts, writes,
+        commits) before the stalled run's PUT reaches S3."""
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+            self.calls = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def upload(self, spooled: Any, **conditions: Any) -> int:
+            self.calls += 1
+            if self.calls == stalled_upload:
+                rig.clock.advance(timedelta(minutes=20))
+                if successor_runs:
+                    add_recent(rig, 5, seed=77)  # arrivals only the successor sees
+                    successor.append(rig.run())
+                    successor.append(rig.harness.read_archive().num_rows)
+            return int(self._inner.upload(spooled, **conditions))
+
+    stalled = rig.run(wrap=lambda deps: dataclasses.replace(deps, archive=StallPastTheLease(deps.archive)))
+    # then the stalled run fails, without touching what a successor wrote or committed,
+    assert isinstance(stalled, Exception), repr(stalled)
+    assert message in str(stalled), str(stalled)
+    if successor_runs:
+        expect_complete(successor[0])
+        assert rig.harness.read_archive().num_rows == successor[1]
+        assert rig.reconcile().ok, rig.reconcile().summary()
+    # and after clean runs the archive is exact: nothing lost, nothing doubled.
+    rig.settle()
+    assert rig.reconcile().ok, rig.reconcile().summary()
 
 
 def test_overlapping_run_that_commits_first_makes_the_other_lose_cleanly(rig: Rig) -> None:

@@ -148,7 +148,17 @@ def test_layer_is_pruned_of_what_the_function_never_loads(architecture: str) -> 
     pyarrow = site / "pyarrow"
     for absent in ("include", "src", "tests"):
         assert not (pyarrow / absent).exists(), absent
-    for pattern in ("*flight*", "*_s3fs*", "libarrow_s3*", "_substrait*", "libarrow_python.so", "*.so.*.*.*"):
+    for pattern in (
+        "*flight*",
+        "*_s3fs*",
+        "libarrow_s3*",
+        "_substrait*",
+        "libarrow_python.so",
+        "*.so.*.*.*",
+        "_dataset*.so",
+        "_csv.*.so",
+        "_acero.*.so",
+    ):
         assert not list(pyarrow.glob(pattern)), pattern
     for pattern in ("*.pyx", "*.pxd", "*.h", "*.cpp"):
         assert not list(site.rglob(pattern)), pattern
@@ -157,7 +167,20 @@ def test_layer_is_pruned_of_what_the_function_never_loads(architecture: str) -> 
     assert tags == {"cpython-313"}
     models = sorted(path.name for path in (site / "botocore" / "data").iterdir() if path.is_dir())
     assert models == ["cloudformation", "events", "s3", "sts", "xray"]
-    assert not list((build_dir(architecture) / "ArchiverFunction").rglob("__pycache__"))
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_function_ships_bytecode_compiled_for_the_runtime_that_never_goes_stale(architecture: str) -> None:
+    function = build_dir(architecture) / "ArchiverFunction"
+    sources = sorted(function.rglob("*.py"))
+    assert sources
+    for source in sources:
+        (compiled,) = (source.parent / "__pycache__").glob(f"{source.stem}.cpython-313.pyc")
+        flags = int.from_bytes(compiled.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{compiled}: not unchecked-hash bytecode (flags {flags:#b})"
+    assert {path.relative_to(function) for path in sources} == {
+        path.relative_to(FUNCTION_CODE) for path in FUNCTION_CODE.rglob("*.py")
+    }
 
 
 def test_every_client_the_function_creates_has_its_service_model_in_the_layer() -> None:
@@ -182,7 +205,7 @@ _IMPORT_AND_WRITE = """
 import json, os, sys, tempfile
 sys.path[:0] = [os.environ["FUNCTION_DIR"], os.environ["LAYER_SITE"]]
 import botocore.session, pyarrow, pyarrow.parquet as pq, pydantic, aws_lambda_powertools, boto3
-from hook_archive.dal.archive_writer import ParquetSpool
+from hook_archive.dal.archive_writer import ParquetSpool, results_from_parquet
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA
 from hook_archive.models.hook_result import HookResult
 
@@ -201,7 +224,8 @@ spool = ParquetSpool(account_id="123456789012", region="us-east-1", archived_at_
                      rows_per_row_group=100, directory=tempfile.mkdtemp())
 spool.add("hook-results/dt=2026-11-26/x.parquet", result)
 (written,) = spool.finish()
-table = pq.read_table(written.path)
+table = pq.ParquetFile(written.path).read()
+(read_back,) = results_from_parquet(open(written.path, "rb").read())  # how a retry adopts a dead run's rows
 print(json.dumps({
     "python": list(sys.version_info[:2]),
     "modules": {name: module.__file__ for name, module in
@@ -213,6 +237,7 @@ print(json.dumps({
     "operations": sorted(op for op in model.operation_names if op in ("ListHookResults", "GetHookResult")),
     "schema_equal": table.schema.equals(ARCHIVE_SCHEMA, check_metadata=True),
     "rows": table.to_pylist(),
+    "read_back_equal": read_back == result,
 }, default=str))
 """
 
@@ -254,6 +279,7 @@ def test_x86_64_artefact_imports_under_python_313_and_writes_the_archive_parquet
     assert report["versions"] == {name: pins[name] for name in ("pyarrow", "botocore", "boto3")}
     assert report["operations"] == ["GetHookResult", "ListHookResults"]
     assert report["schema_equal"] is True
+    assert report["read_back_equal"] is True
     (row,) = report["rows"]
     assert row["hook_result_id"] == "0b0f1e1a-7d5e-4d2c-9a57-3f1f4e0f6a10"
     assert row["invoked_at"].startswith("2026-11-26 09:30:00")

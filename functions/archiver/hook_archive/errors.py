@@ -27,6 +27,11 @@ class ArchiveWriteError(ArchiverError):
     """Writing or deleting an archive object in S3 failed."""
 
 
+class ArchiveConflictError(ArchiveWriteError):
+    """An archive object changed under this run (conditional PUT failed), or this run outlived its lease:
+    another run has taken over, so this one stops writing and never commits."""
+
+
 class CheckpointError(ArchiverError):
     """The checkpoint could not be read or written."""
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hook_archive.errors import ArchiveWriteError
+from hook_archive.errors import ArchiveConflictError, ArchiveWriteError
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, from_table, to_record_batch
 from hook_archive.models.hook_result import HookResult
 
@@ -103,6 +103,9 @@ class ParquetSpool:
         self._directory.cleanup()
 
 
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
 class S3ArchiveWriter:
     def __init__(
         self, *, bucket: str, client: S3Client | None = None, botocore_config: Config | None = None
@@ -110,9 +113,12 @@ class S3ArchiveWriter:
         self._client = client or boto3.client("s3", config=botocore_config)
         self.bucket = bucket
 
-    def upload(self, spooled: SpooledObject) -> int:
-        """PUT one object (overwriting a retried run's object of the same key); return its size."""
+    def upload(self, spooled: SpooledObject, *, replacing_etag: str | None = None) -> int:
+        """PUT one object and return its size. Writes are conditional, so a run that outlived its lease
+        can never overwrite the run that took over: a new key only if it does not exist yet (If-None-Match),
+        a dead run's object only if it is still the version this run read and adopted (If-Match)."""
         size = spooled.path.stat().st_size
+        condition = {"IfMatch": replacing_etag} if replacing_etag else {"IfNoneMatch": "*"}
         try:
             with spooled.path.open("rb") as body:
                 self._client.put_object(
@@ -122,26 +128,33 @@ class S3ArchiveWriter:
                     ContentLength=size,
                     ContentType=PARQUET_CONTENT_TYPE,
                     Metadata={"rows": str(spooled.rows)},
+                    **condition,  # type: ignore[arg-type]
                 )
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
+            if code in _CONFLICT_CODES or (code == "NoSuchKey" and replacing_etag):
+                raise ArchiveConflictError(
+                    f"s3://{self.bucket}/{spooled.key} changed under this run ({code}): another run has "
+                    "taken over; this run stops without committing"
+                ) from error
             raise ArchiveWriteError(f"writing s3://{self.bucket}/{spooled.key} failed: {code}") from error
         except BotoCoreError as error:
             raise ArchiveWriteError(f"writing s3://{self.bucket}/{spooled.key} failed: {error}") from error
         return size
 
-    def read_results(self, key: str) -> list[HookResult]:
-        """The rows of one archive object ([] if it does not exist)."""
+    def read_results(self, key: str) -> tuple[list[HookResult], str | None]:
+        """The rows of one archive object and its ETag; ([], None) if it does not exist."""
         try:
-            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            body = response["Body"].read()
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code in {"NoSuchKey", "404"}:
-                return []
+                return [], None
             raise ArchiveWriteError(f"reading s3://{self.bucket}/{key} failed: {code}") from error
         except BotoCoreError as error:
             raise ArchiveWriteError(f"reading s3://{self.bucket}/{key} failed: {error}") from error
-        return from_table(pq.read_table(io.BytesIO(body)))
+        return results_from_parquet(body), response["ETag"]
 
     def delete(self, keys: list[str]) -> None:
         """Remove objects a dead run left behind (DeleteObjects takes at most 1,000 keys)."""
@@ -160,3 +173,9 @@ class S3ArchiveWriter:
                 raise ArchiveWriteError(
                     f"deleting orphaned archive object {first.get('Key')} failed: {first.get('Code')}"
                 )
+
+
+def results_from_parquet(body: bytes) -> list[HookResult]:
+    """The rows of one archive object. ParquetFile reads it directly: pq.read_table would go through
+    pyarrow.dataset, which the layer does not ship."""
+    return from_table(pq.ParquetFile(io.BytesIO(body)).read())

@@ -9,9 +9,12 @@ and a checkpoint whose object is missing or altered is reported as corrupt, neve
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
-from typing import TYPE_CHECKING
+import io
+import itertools
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -116,12 +119,19 @@ class S3CheckpointStore:
             return reference
         if not known:
             return None
-        data = known.to_bytes()
-        sha256 = hashlib.sha256(data).hexdigest()
+        views = known.views()  # streamed from the arrays themselves: no second copy of a large set
+        digest = hashlib.sha256()
+        for view in views:
+            digest.update(view)
+        sha256 = digest.hexdigest()
         new = KnownIdsObject(key=f"{self.known_ids_prefix}{sha256}.bin", count=len(known), sha256=sha256)
         try:
             self._client.put_object(
-                Bucket=self.bucket, Key=new.key, Body=data, ContentType="application/octet-stream"
+                Bucket=self.bucket,
+                Key=new.key,
+                Body=io.BufferedReader(_ViewsReader(views)),
+                ContentLength=sum(view.nbytes for view in views),
+                ContentType="application/octet-stream",
             )
         except (ClientError, BotoCoreError) as error:
             raise CheckpointError(
@@ -166,3 +176,39 @@ class S3CheckpointStore:
         self._stored = (checkpoint.known_ids, reference)
         self._delete_replaced(old, reference)
         return response["ETag"]
+
+
+class _ViewsReader(io.RawIOBase):
+    """A seekable binary stream over buffers, so botocore can checksum, send and (on retry) rewind it."""
+
+    def __init__(self, views: list[memoryview]) -> None:
+        super().__init__()
+        self._views = views
+        self._starts = list(itertools.accumulate((view.nbytes for view in views), initial=0))
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._starts[-1]}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        written = 0
+        while written < len(target) and self._position < self._starts[-1]:
+            index = bisect.bisect_right(self._starts, self._position) - 1
+            offset = self._position - self._starts[index]
+            chunk = self._views[index][offset : offset + len(target) - written]
+            target[written : written + len(chunk)] = chunk
+            written += len(chunk)
+            self._position += len(chunk)
+        return written

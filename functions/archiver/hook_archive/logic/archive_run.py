@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 
 from hook_archive.errors import (
+    ArchiveConflictError,
     CheckpointCorruptError,
     HookResultsError,
     PaginationError,
@@ -70,8 +71,8 @@ class ArchiveSpool(Protocol):
 
 
 class ArchiveStore(Protocol):
-    def upload(self, spooled: Any) -> int: ...
-    def read_results(self, key: str) -> list[HookResult]: ...
+    def upload(self, spooled: Any, *, replacing_etag: str | None = None) -> int: ...
+    def read_results(self, key: str) -> tuple[list[HookResult], str | None]: ...
     def delete(self, keys: list[str]) -> None: ...
 
 
@@ -159,9 +160,13 @@ def run_archive(
     holding: Checkpoint | None = None  # the checkpoint carrying our write intent, once saved
     try:
         sweep, exhausted, resume_token, scan_error = _scan(run, checkpoint, spool, started_ms)
+        adopted_etags: dict[str, str] = {}  # a dead run's objects, replaced only if still as read here
         for key in orphans:
             # A dead run's rows are kept, not re-derived: the API may no longer list them (retention).
-            for result in sweep.adopt(deps.archive.read_results(key)):
+            rows, object_etag = deps.archive.read_results(key)
+            if object_etag is not None:
+                adopted_etags[key] = object_etag
+            for result in sweep.adopt(rows):
                 _spool(run, spool, result, checkpoint.sequence + 1, started_ms)
         outcome = sweep.finish(exhausted=exhausted, resume_token=resume_token)
         sequence = checkpoint.sequence
@@ -179,12 +184,14 @@ def run_archive(
             with_intent = checkpoint.model_copy(update={"intent": intent})
             etag = deps.checkpoints.save(with_intent, etag=etag)
             holding = with_intent  # only now is the lease ours to release
-            _write_objects(run, spool, orphans)
+            _write_objects(run, spool, orphans, adopted_etags, lease_expires_ms=intent.lease_expires_ms)
         outbox = _publish(run, checkpoint.outbox, started_ms)
         new_checkpoint = outcome.applied_to(checkpoint).model_copy(
             update={"sequence": sequence, "outbox": outbox, "intent": None}
         )
         if new_checkpoint != checkpoint or etag is None:
+            if holding is not None and holding.intent is not None:
+                _check_lease(run, holding.intent.lease_expires_ms, before="the commit")
             deps.checkpoints.save(new_checkpoint.model_copy(update={"updated_at_ms": clock()}), etag=etag)
             run.report.checkpoint_committed = True
     except Exception:
@@ -327,11 +334,31 @@ def _copy_stats(report: RunReport, sweep: Sweep) -> None:
     report.out_of_order = stats.out_of_order
 
 
-def _write_objects(run: _Run, spool: ArchiveSpool, orphans: list[str]) -> None:
+def _check_lease(run: _Run, lease_expires_ms: int, *, before: str) -> None:
+    """A run past its lease may already have been replaced: it must not write or commit anything more.
+    (Lambda ends an invocation at its timeout, well inside the lease; this guards any other host.)"""
+    if run.clock_ms() >= lease_expires_ms:
+        raise ArchiveConflictError(
+            f"this run outlived its lease (until {lease_expires_ms} epoch ms) before {before}: "
+            "it stops without writing or committing more"
+        )
+
+
+def _write_objects(
+    run: _Run,
+    spool: ArchiveSpool,
+    orphans: list[str],
+    adopted_etags: Mapping[str, str],
+    *,
+    lease_expires_ms: int,
+) -> None:
     """One object per touched partition, then the leftovers of a dead run that were not rewritten."""
     keys = spool.keys
     for spooled in spool.finish():
-        run.report.bytes_written += run.deps.archive.upload(spooled)
+        _check_lease(run, lease_expires_ms, before=f"writing {spooled.key}")
+        run.report.bytes_written += run.deps.archive.upload(
+            spooled, replacing_etag=adopted_etags.get(spooled.key)
+        )
         run.report.objects_written += 1
     leftovers = sorted(set(orphans) - set(keys))
     if leftovers:

@@ -146,8 +146,11 @@ def to_envelope(
         for value in (detail.type_arn, detail.hook_execution_target)
         if value and value.startswith("arn:")
     )
-    skeleton = EventEnvelope(source, DETAIL_TYPE, "", resources)
-    fitted = fit_to_limit(detail, budget_bytes=max_entry_bytes - skeleton.entry_bytes())
+    envelope = EventEnvelope(source, DETAIL_TYPE, detail.model_dump_json(), resources)
+    if envelope.entry_bytes() <= max_entry_bytes:
+        return envelope  # nearly every event: serialised once
+    budget = max_entry_bytes - EventEnvelope(source, DETAIL_TYPE, "", resources).entry_bytes()
+    fitted = fit_to_limit(detail, budget_bytes=budget)
     return EventEnvelope(source, DETAIL_TYPE, fitted.model_dump_json(), resources)
 
 

@@ -53,11 +53,22 @@ class SweepStats:
 class SweepOutcome:
     coverage: Coverage
     order: Order
-    known_ids: KnownIds
+    remembered: KnownIds  # the ids the checkpoint knew,
+    archived: dict[str, int]  # plus the ids this run archived (with their positions)
+    late_window_ms: int
     pending: dict[str, PendingInvocation]
     abandoned: list[HookResult]
     complete: bool
     resume: ScanProgress | None = None
+
+    def known_ids(self) -> KnownIds:
+        """The ids the next checkpoint must remember: those outside the new settled ranges. Worked out only
+        when the checkpoint is committed, after the run's own data is written and released, so a large set
+        (a long first backfill) is never held twice beside the run's working memory."""
+        coverage, late = self.coverage, self.late_window_ms
+        return self.remembered.merged(
+            self.archived, keep=lambda position: not coverage.is_settled(position, late)
+        )
 
     def applied_to(self, checkpoint: Checkpoint) -> Checkpoint:
         """The checkpoint's sweep state replaced by this outcome (sequence, outbox and intent untouched)."""
@@ -67,7 +78,7 @@ class SweepOutcome:
                 "settled_below_ms": self.coverage.settled_below_ms,
                 "swept_down_to_ms": self.coverage.swept_down_to_ms,
                 "order": self.order,
-                "known_ids": self.known_ids,
+                "known_ids": self.known_ids(),
                 "pending": self.pending,
                 "scan": self.resume,
             }
@@ -209,9 +220,6 @@ class Sweep:
         archived = dict(self._archived)
         for result in abandoned:
             archived[result.hook_result_id] = self._position(result)
-        known_ids = self.checkpoint.known_ids.merged(
-            archived, keep=lambda position: not new.is_settled(position, late)
-        )
         if self.stats.out_of_order:
             order: Order = "unordered"
         elif exhausted and self._seen_before + self.stats.results_seen > 1:
@@ -219,7 +227,17 @@ class Sweep:
         else:
             order = self.checkpoint.order
         resume = self.progress(resume_token) if resume_token and not complete else None
-        return SweepOutcome(new, order, known_ids, dict(self._pending), abandoned, complete, resume)
+        return SweepOutcome(
+            new,
+            order,
+            self.checkpoint.known_ids,
+            archived,
+            late,
+            dict(self._pending),
+            abandoned,
+            complete,
+            resume,
+        )
 
     def progress(self, next_token: str) -> ScanProgress:
         """Where to resume this scan next run."""

@@ -136,6 +136,13 @@ class KnownIds:
         """The stored layout: magic, then the highs, lows and positions, each little-endian."""
         return MAGIC, _little_endian(self._highs), _little_endian(self._lows), _little_endian(self._positions)
 
+    def views(self) -> list[memoryview]:
+        """The stored layout without copying the arrays (a copy only on a big-endian host)."""
+        if sys.byteorder != "little":
+            return [memoryview(section) for section in self.sections()]
+        arrays = (self._highs, self._lows, self._positions)
+        return [memoryview(MAGIC), *(memoryview(values).cast("B") for values in arrays)]
+
     @classmethod
     def from_sections(cls, highs: bytes, lows: bytes, positions: bytes) -> KnownIds:
         if not len(highs) == len(lows) == len(positions) or len(highs) % 8:
@@ -149,7 +156,7 @@ class KnownIds:
         )
 
     def to_bytes(self) -> bytes:
-        return b"".join(self.sections())
+        return b"".join(self.views())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KnownIds:
