@@ -231,11 +231,11 @@ class _TimedArchive:
         # Anything the proxy does not time goes straight to the real adapter (the product may grow methods).
         return getattr(self._inner, name)
 
-    def upload(self, spooled: Any) -> int:
+    def upload(self, spooled: Any, **conditions: Any) -> int:
         started = time.perf_counter()
         if self._phases.first_upload_at is None:
             self._phases.first_upload_at = started
-        size = int(self._inner.upload(spooled))
+        size = int(self._inner.upload(spooled, **conditions))
         ended = time.perf_counter()
         self._phases.upload_s += ended - started
         self._phases.uploads += 1

@@ -60,11 +60,14 @@ FaultKind = Literal[
     "empty_page_with_token",
     "repeat_token",
     "duplicate_items",
+    "overlapping_pages",
     "reset",
 ]
 FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 # These shape a ListHookResults page, so they mean nothing for GetHookResult.
-_PAGE_FAULTS = frozenset({"invalid_token", "empty_page_with_token", "repeat_token", "duplicate_items"})
+_PAGE_FAULTS = frozenset(
+    {"invalid_token", "empty_page_with_token", "repeat_token", "duplicate_items", "overlapping_pages"}
+)
 _DUPLICATED_ITEMS = 3
 # Bounds server memory when clients start many scans and never finish them.
 _MAX_TOKENS = 100_000
@@ -678,7 +681,10 @@ class HookResultsEmulator:
                 next_offset: int | None = offset
             else:
                 end = offset + self._page_size
-                stored = (self._results.get(i) for i in scan.ids[offset:end])
+                # overlapping_pages: the page starts a few items early, repeating the end of the last page
+                # (as an offset-paged listing does when newer items push older ones down between calls).
+                start = max(0, offset - _DUPLICATED_ITEMS) if kind == "overlapping_pages" else offset
+                stored = (self._results.get(i) for i in scan.ids[start:end])
                 # Later pages show current state; results removed or aged out since are skipped.
                 page = [r for r in stored if r is not None and self._visible(r, now, oldest)]
                 next_offset = end if end < len(scan.ids) else None

@@ -89,12 +89,20 @@ def test_invoked_at_on_the_edges_of_a_utc_day_and_below_a_millisecond(rig: Rig) 
     assert rig.reconcile().ok, rig.reconcile().summary()
 
 
-def test_duplicate_ids_within_pages_are_archived_once(rig: Rig) -> None:
+@pytest.mark.parametrize("kind", ["duplicate_items", "overlapping_pages"])
+def test_ids_repeated_within_a_page_or_across_pages_are_archived_once(rig: Rig, kind: str) -> None:
     rig.seed(days=2)
-    rig.aws.emulator.inject(kind="duplicate_items", times=None)
+    fault = rig.aws.emulator.inject(kind=kind, times=None, after_calls=1)  # page 1 clean, every later one not
     outcome = rig.run()
     assert isinstance(outcome, dict), repr(outcome)
-    assert outcome["repeated_in_run"] > 0
+    assert fault.fired > 0
+    assert outcome["repeated_in_run"] >= 3 * fault.fired
+    assert rig.reconcile().ok, rig.reconcile().summary()
+    # A later run that meets the same repeats archives none of them again.
+    rig.clock.advance(timedelta(minutes=5))
+    again = rig.run()
+    assert isinstance(again, dict), repr(again)
+    assert again["archived"] == 0
     assert rig.reconcile().ok, rig.reconcile().summary()
 
 

@@ -41,6 +41,7 @@ def inject_random_fault(rig: Rig, rng: random.Random) -> str:
         "empty_page": lambda: emulator.inject(kind="empty_page_with_token", times=2),
         "repeat_token": lambda: emulator.inject(kind="repeat_token", after_calls=rng.randint(0, 2)),
         "duplicates": lambda: emulator.inject(kind="duplicate_items", times=None),
+        "overlapping_pages": lambda: emulator.inject(kind="overlapping_pages", after_calls=rng.randint(0, 2)),
         "get_denied": lambda: emulator.inject(operation="GetHookResult", kind="access_denied", times=None),
         "s3_data_put": lambda: proxy.inject(
             "PutObject", "internal_error", match=_data_put, after_calls=rng.randint(0, 2), times=None
