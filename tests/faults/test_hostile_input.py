@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from emulation.hook_results_api import FaultKind
 from emulation.synthetic_history import synthetic_results
 from tests.faults.conftest import Rig
 
@@ -90,7 +91,7 @@ def test_invoked_at_on_the_edges_of_a_utc_day_and_below_a_millisecond(rig: Rig) 
 
 
 @pytest.mark.parametrize("kind", ["duplicate_items", "overlapping_pages"])
-def test_ids_repeated_within_a_page_or_across_pages_are_archived_once(rig: Rig, kind: str) -> None:
+def test_ids_repeated_within_a_page_or_across_pages_are_archived_once(rig: Rig, kind: FaultKind) -> None:
     rig.seed(days=2)
     fault = rig.aws.emulator.inject(kind=kind, times=None, after_calls=1)  # page 1 clean, every later one not
     outcome = rig.run()
