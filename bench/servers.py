@@ -21,7 +21,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
-from emulation.aws_stack import CREDENTIALS, REGION, loopback_client
+from emulation.aws_stack import CREDENTIALS, REGION, endpoint_environment, loopback_client
 
 EVENT_SOURCE = "cfn-hook-archive"
 DETAIL_TYPE = "CloudFormation Hook Invocation Failed"
@@ -219,14 +219,8 @@ class Stack:
         return loopback_client(service, moto_url=self.moto_url, cloudformation_url=self.emulator.endpoint_url)
 
     def process_environment(self) -> dict[str, str]:
-        """Standard boto3 variables that point every client at the servers."""
-        return {
-            **CREDENTIALS,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.moto_url,
-            "AWS_ENDPOINT_URL_CLOUDFORMATION": self.emulator.endpoint_url,
-        }
+        """Standard boto3 variables that point every client at the servers (no fault proxy here)."""
+        return endpoint_environment(aws_url=self.moto_url, cloudformation_url=self.emulator.endpoint_url)
 
     def provision(self, *, route_to_queue: bool) -> None:
         """What emulation/aws_stack.py provisions: a versioned bucket, a bus and a rule for the failure

@@ -51,13 +51,10 @@ class LocalAws:
         return loopback_client(service, moto_url=self.moto_url, cloudformation_url=self.emulator.endpoint_url)
 
     def process_environment(self) -> dict[str, str]:
-        """Standard boto3 variables that point every client at the emulation."""
+        """Standard boto3 variables that point every client at the emulation (S3 and EventBridge through
+        the fault proxy)."""
         return {
-            **CREDENTIALS,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ENDPOINT_URL": self.proxy.url,
-            "AWS_ENDPOINT_URL_CLOUDFORMATION": self.emulator.endpoint_url,
+            **endpoint_environment(aws_url=self.proxy.url, cloudformation_url=self.emulator.endpoint_url),
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
 
@@ -82,6 +79,18 @@ class LocalAws:
                 ],
             )
         return events
+
+
+def endpoint_environment(*, aws_url: str, cloudformation_url: str) -> dict[str, str]:
+    """The standard boto3 variables that point a process's clients at local servers: ListHookResults and
+    GetHookResult to the emulator, everything else to aws_url."""
+    return {
+        **CREDENTIALS,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": aws_url,
+        "AWS_ENDPOINT_URL_CLOUDFORMATION": cloudformation_url,
+    }
 
 
 def loopback_client(service: str, *, moto_url: str, cloudformation_url: str) -> Any:

@@ -697,7 +697,7 @@ class HookResultsEmulator:
         if kind == "duplicate_items":
             page += page[:_DUPLICATED_ITEMS]
         by_target = filters[2] is not None
-        summaries = [_summary(r.at(now), by_target=by_target) for r in page]
+        summaries = [api_summary(r.at(now), by_target=by_target) for r in page]
         result: dict[str, Any] = {"HookResults": summaries, "NextToken": next_token}
         if by_target:
             result["TargetType"], result["TargetId"] = filters[2], filters[3]
@@ -801,7 +801,8 @@ def _check_filters(params: Mapping[str, str]) -> _Filters:
     return type_arn, status, target_type, target_id
 
 
-def _summary(r: EmulatedHookResult, *, by_target: bool) -> dict[str, Any]:
+def api_summary(r: EmulatedHookResult, *, by_target: bool = False) -> dict[str, Any]:
+    """The HookResultSummary the API would show for this result (as boto3 hands it over)."""
     summary: dict[str, Any] = {
         "HookResultId": r.hook_result_id,
         "InvocationPoint": r.invocation_point,

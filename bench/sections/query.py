@@ -49,25 +49,12 @@ class Layout:
 
 def _summaries(days: int, per_day: int, seed: int) -> Iterator[dict[str, Any]]:
     """The emulator's synthetic history as ListHookResults summaries (what boto3 hands the handler)."""
+    from emulation.hook_results_api import api_summary  # noqa: PLC0415
     from emulation.synthetic_history import synthetic_history  # noqa: PLC0415
 
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     for r in synthetic_history(end=end, days=days, per_day=per_day, seed=seed):
-        yield {
-            "HookResultId": r.hook_result_id,
-            "InvocationPoint": r.invocation_point,
-            "FailureMode": r.failure_mode,
-            "TypeName": r.type_name,
-            "TypeVersionId": r.type_version_id,
-            "TypeConfigurationVersionId": r.type_configuration_version_id,
-            "Status": r.status,
-            "HookStatusReason": r.hook_status_reason,
-            "InvokedAt": r.invoked_at,
-            "TargetType": r.target_type,
-            "TargetId": r.target_id,
-            "TypeArn": r.type_arn,
-            "HookExecutionTarget": r.hook_execution_target,
-        }
+        yield api_summary(r)
 
 
 def simulate_archive(days: int, per_day: int, target: Path, *, seed: int = 51) -> tuple[int, float]:

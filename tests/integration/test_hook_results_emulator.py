@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from botocore.model import ListShape, Shape, StructureShape
 from mypy_boto3_cloudformation import CloudFormationClient
 
-from emulation.hook_results_api import EmulatedHookResult, HookResultsEmulator
+from emulation.hook_results_api import EmulatedHookResult, HookResultsEmulator, api_summary
 from emulation.query_protocol import (
     SerializationError,
     escape_text,
@@ -810,24 +810,7 @@ def test_error_document_shape() -> None:
 def test_a_thousand_item_page_serialises_well_under_50_ms() -> None:
     results = synthetic_results(start=NOW - timedelta(hours=1), end=NOW, count=1000, seed=1)
     page = {
-        "HookResults": [
-            {
-                "HookResultId": r.hook_result_id,
-                "InvocationPoint": r.invocation_point,
-                "FailureMode": r.failure_mode,
-                "TypeName": r.type_name,
-                "TypeVersionId": r.type_version_id,
-                "TypeConfigurationVersionId": r.type_configuration_version_id,
-                "Status": r.status,
-                "HookStatusReason": r.hook_status_reason,
-                "InvokedAt": r.invoked_at,
-                "TargetType": r.target_type,
-                "TargetId": r.target_id,
-                "TypeArn": r.type_arn,
-                "HookExecutionTarget": r.hook_execution_target,
-            }
-            for r in results
-        ],
+        "HookResults": [api_summary(r) for r in results],
         "NextToken": "t",
     }
     timings = []
