@@ -211,20 +211,3 @@ def test_a_missing_or_altered_known_ids_object_stops_the_run_and_touches_nothing
     # Never read as "no ids": that would archive the remembered results a second time.
     assert rig.harness.object_keys() == objects
     assert rig.harness.checkpoint() == checkpoint
-
-
-def test_the_stored_form_is_the_arrays_themselves_read_in_any_chunking() -> None:
-    # The adapter imports boto3, so this lives beside the S3 tests rather than in the socket-free unit tier.
-    import io  # noqa: PLC0415
-
-    from hook_archive.dal.checkpoint_store import _ViewsReader  # noqa: PLC0415
-    from hook_archive.models.known_ids import KnownIds  # noqa: PLC0415
-
-    known = KnownIds.from_mapping({f"id-{index}": index for index in range(300)})
-    expected = known.to_bytes()
-    stream = io.BufferedReader(_ViewsReader(known.views()), buffer_size=7)
-    assert stream.read(5) + stream.read(1000) + stream.read() == expected
-    stream.seek(0)
-    assert stream.read() == expected  # botocore rewinds to checksum, and again to retry
-    stream.seek(-24, io.SEEK_END)
-    assert stream.read() == expected[-24:]

@@ -25,7 +25,16 @@ def test_merging_and_pruning_matches_a_plain_dict(
     known = KnownIds()
     for batch, threshold in zip(batches, thresholds, strict=False):
         new = {key: value for key, value in batch.items() if key not in model}  # the sweep never re-adds
-        known = known.merged(new, keep=lambda position, t=threshold: position >= t)  # type: ignore[misc]
+
+        def keep(position: int, threshold: int = threshold) -> bool:
+            return position >= threshold
+
+        change = known.updated(new, keep=keep)
+        merged = known.merged(new, keep=keep)
+        # What a commit streams is exactly the merged set; no change streams nothing new.
+        assert MAGIC + b"".join(change.records()) == merged.to_bytes()
+        assert (change is known) == (merged == known)  # exactly: never a rewrite of an unchanged set
+        known = merged
         model = {key: value for key, value in {**model, **new}.items() if value >= threshold}
         assert len(known) == len(model)
         for result_id in [*model, *probes]:
@@ -33,6 +42,23 @@ def test_merging_and_pruning_matches_a_plain_dict(
             assert known.position_of(result_id) == model.get(result_id)
     assert sorted(known.positions()) == sorted(model.values())
     assert KnownIds.from_bytes(known.to_bytes()) == known
+
+
+def test_stored_records_are_read_back_whatever_the_chunking_and_a_partial_record_is_refused() -> None:
+    known = KnownIds.from_mapping({f"id-{index}": index for index in range(100)})
+    body = known.to_bytes()[len(MAGIC) :]
+    chunks = [body[start : start + 24 * 7] for start in range(0, len(body), 24 * 7)]
+    assert KnownIds.from_records(chunks) == known
+    with pytest.raises(MalformedKnownIdsError, match="not whole 24-byte records"):
+        KnownIds.from_records([body[:-1]])
+
+
+def test_an_update_answers_membership_like_the_set_it_will_become() -> None:
+    base = KnownIds.from_mapping({"old": 1, "settled": 0})
+    change = base.updated({"new": 5}, keep=lambda position: position >= 1)
+    assert change is not base
+    assert ("new" in change, "old" in change, "settled" in change) == (True, True, False)
+    assert len(change) == 2
 
 
 def test_an_id_added_twice_is_kept_once_at_its_lowest_position() -> None:

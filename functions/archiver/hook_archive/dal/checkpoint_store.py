@@ -9,12 +9,12 @@ and a checkpoint whose object is missing or altered is reported as corrupt, neve
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
-import io
 import itertools
-from typing import TYPE_CHECKING, Any
+import tempfile
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
@@ -22,7 +22,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from hook_archive.errors import CheckpointConflictError, CheckpointCorruptError, CheckpointError
 from hook_archive.models.checkpoint import Checkpoint, KnownIdsObject
-from hook_archive.models.known_ids import MAGIC, KnownIds, MalformedKnownIdsError
+from hook_archive.models.known_ids import (
+    MAGIC,
+    RECORD_BYTES,
+    KnownIds,
+    KnownIdsUpdate,
+    MalformedKnownIdsError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,7 +51,7 @@ class S3CheckpointStore:
         self.key = key
         self.known_ids_prefix = known_ids_prefix
         # The known ids as last read or committed, and their object: unchanged ids are not rewritten.
-        self._stored: tuple[KnownIds, KnownIdsObject | None] = (KnownIds(), None)
+        self._stored: tuple[KnownIds | KnownIdsUpdate, KnownIdsObject | None] = (KnownIds(), None)
 
     @property
     def location(self) -> str:
@@ -73,19 +79,24 @@ class S3CheckpointStore:
 
     def _read_known_ids(self, reference: KnownIdsObject) -> KnownIds:
         where = f"s3://{self.bucket}/{reference.key}"
+        digest = hashlib.sha256()
         try:
             body = self._client.get_object(Bucket=self.bucket, Key=reference.key)["Body"]
-            digest = hashlib.sha256()
+            magic = body.read(len(MAGIC))
+            digest.update(magic)
 
-            def section(size: int) -> bytes:  # section by section: never a second copy of the whole set
-                data = body.read(size)
-                digest.update(data)
-                return data
+            def chunks() -> Iterator[bytes]:  # whole records, a chunk at a time: no copy of the whole set
+                pending = b""
+                while data := body.read(RECORD_BYTES * 8192):
+                    digest.update(data)
+                    data = pending + data
+                    cut = len(data) - len(data) % RECORD_BYTES
+                    pending = data[cut:]
+                    yield data[:cut]
+                if pending:
+                    yield pending  # not whole records: from_records refuses it
 
-            magic = section(len(MAGIC))
-            highs, lows, positions = (section(8 * reference.count) for _ in range(3))
-            trailing = body.read(1)
-            known = KnownIds.from_sections(highs, lows, positions)
+            known = KnownIds.from_records(chunks()) if magic == MAGIC else None
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code in {"NoSuchKey", "404"}:
@@ -101,42 +112,43 @@ class S3CheckpointStore:
             raise CheckpointCorruptError(
                 f"known ids {where} of checkpoint {self.location}: {error}"
             ) from error
-        if (
-            magic != MAGIC
-            or trailing
-            or len(known) != reference.count
-            or digest.hexdigest() != reference.sha256
-        ):
+        if known is None or len(known) != reference.count or digest.hexdigest() != reference.sha256:
             raise CheckpointCorruptError(
                 f"known ids {where} do not match checkpoint {self.location} (expected {reference.count} ids "
                 f"with SHA-256 {reference.sha256}). Restore a matching pair from S3 versioning."
             )
         return known
 
-    def _write_known_ids(self, known: KnownIds) -> KnownIdsObject | None:
+    def _write_known_ids(self, known: KnownIds | KnownIdsUpdate) -> KnownIdsObject | None:
         stored, reference = self._stored
         if known is stored or known == stored:
             return reference
-        if not known:
-            return None
-        views = known.views()  # streamed from the arrays themselves: no second copy of a large set
-        digest = hashlib.sha256()
-        for view in views:
-            digest.update(view)
-        sha256 = digest.hexdigest()
-        new = KnownIdsObject(key=f"{self.known_ids_prefix}{sha256}.bin", count=len(known), sha256=sha256)
-        try:
-            self._client.put_object(
-                Bucket=self.bucket,
-                Key=new.key,
-                Body=io.BufferedReader(_ViewsReader(views)),
-                ContentLength=sum(view.nbytes for view in views),
-                ContentType="application/octet-stream",
-            )
-        except (ClientError, BotoCoreError) as error:
-            raise CheckpointError(
-                f"writing known ids s3://{self.bucket}/{new.key} failed: {error}"
-            ) from error
+        # Streamed through a local file: a large set is never serialised in memory.
+        with tempfile.TemporaryFile() as spooled:
+            digest = hashlib.sha256()
+            size = 0
+            for data in itertools.chain([MAGIC], known.records()):
+                spooled.write(data)
+                digest.update(data)
+                size += len(data)
+            count = (size - len(MAGIC)) // RECORD_BYTES
+            if count == 0:
+                return None
+            sha256 = digest.hexdigest()
+            new = KnownIdsObject(key=f"{self.known_ids_prefix}{sha256}.bin", count=count, sha256=sha256)
+            spooled.seek(0)
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=new.key,
+                    Body=spooled,
+                    ContentLength=size,
+                    ContentType="application/octet-stream",
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise CheckpointError(
+                    f"writing known ids s3://{self.bucket}/{new.key} failed: {error}"
+                ) from error
         return new
 
     def _delete_replaced(self, old: KnownIdsObject | None, new: KnownIdsObject | None) -> None:
@@ -176,39 +188,3 @@ class S3CheckpointStore:
         self._stored = (checkpoint.known_ids, reference)
         self._delete_replaced(old, reference)
         return response["ETag"]
-
-
-class _ViewsReader(io.RawIOBase):
-    """A seekable binary stream over buffers, so botocore can checksum, send and (on retry) rewind it."""
-
-    def __init__(self, views: list[memoryview]) -> None:
-        super().__init__()
-        self._views = views
-        self._starts = list(itertools.accumulate((view.nbytes for view in views), initial=0))
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._starts[-1]}[whence]
-        self._position = max(0, base + offset)
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        target = memoryview(buffer).cast("B")
-        written = 0
-        while written < len(target) and self._position < self._starts[-1]:
-            index = bisect.bisect_right(self._starts, self._position) - 1
-            offset = self._position - self._starts[index]
-            chunk = self._views[index][offset : offset + len(target) - written]
-            target[written : written + len(chunk)] = chunk
-            written += len(chunk)
-            self._position += len(chunk)
-        return written

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from hook_archive.models.checkpoint import Checkpoint, Order, PendingInvocation, ScanProgress
 from hook_archive.models.hook_result import HookResult
-from hook_archive.models.known_ids import KnownIds
+from hook_archive.models.known_ids import KnownIds, KnownIdsUpdate
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class SweepStats:
 class SweepOutcome:
     coverage: Coverage
     order: Order
-    remembered: KnownIds  # the ids the checkpoint knew,
+    remembered: KnownIds | KnownIdsUpdate  # the ids the checkpoint knew,
     archived: dict[str, int]  # plus the ids this run archived (with their positions)
     late_window_ms: int
     pending: dict[str, PendingInvocation]
@@ -61,12 +61,12 @@ class SweepOutcome:
     complete: bool
     resume: ScanProgress | None = None
 
-    def known_ids(self) -> KnownIds:
-        """The ids the next checkpoint must remember: those outside the new settled ranges. Worked out only
-        when the checkpoint is committed, after the run's own data is written and released, so a large set
-        (a long first backfill) is never held twice beside the run's working memory."""
+    def known_ids(self) -> KnownIds | KnownIdsUpdate:
+        """The ids the next checkpoint must remember: those outside the new settled ranges. A change is
+        streamed into the stored object at the commit (models/known_ids.py), never built in memory beside
+        the set the run loaded."""
         coverage, late = self.coverage, self.late_window_ms
-        return self.remembered.merged(
+        return self.remembered.updated(
             self.archived, keep=lambda position: not coverage.is_settled(position, late)
         )
 

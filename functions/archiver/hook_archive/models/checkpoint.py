@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hook_archive.errors import CheckpointCorruptError
-from hook_archive.models.known_ids import KnownIds
+from hook_archive.models.known_ids import KnownIds, KnownIdsUpdate
 
 Order = Literal["unknown", "newest_first", "unordered"]
 
@@ -89,7 +89,8 @@ class Checkpoint(BaseModel):
     settled_below_ms: int | None = None
     swept_down_to_ms: int | None = None
     order: Order = "unknown"
-    known_ids: KnownIds = Field(default_factory=KnownIds, exclude=True)
+    # What the store loaded; after a run, the change its commit streams into a new object.
+    known_ids: KnownIds | KnownIdsUpdate = Field(default_factory=KnownIds, exclude=True)
     known_ids_object: KnownIdsObject | None = None
     pending: dict[str, PendingInvocation] = Field(default_factory=dict)
     outbox: list[OutboxEntry] = Field(default_factory=list)

@@ -3,8 +3,13 @@
 Until a complete scan proves the API's order, a backfill spread over many invocations must remember every
 id it archived (see logic/sweep.py). As Python strings in a dict that cost about 370 bytes of memory per
 id, and the whole set was loaded, copied and serialised as JSON twice per run. Here each id is a 128-bit
-BLAKE2b digest in two sorted uint64 arrays, with its InvokedAt position in an int64 array: 24 bytes per
-id, looked up by binary search, stored as one binary object beside the checkpoint (dal/checkpoint_store).
+BLAKE2b digest, split in two signed 64-bit halves, with its InvokedAt position: three sorted int64 arrays,
+24 bytes per id, looked up by binary search. It is stored as one binary object beside the checkpoint
+(dal/checkpoint_store): a magic, then 24-byte little-endian records (high, low, position) in sorted order.
+
+A run changes the set only at its commit, as a KnownIdsUpdate (the set it loaded plus what it archived,
+minus what became settled). The update is streamed record by record into the stored object, so a large set
+is never held twice in memory; the next run loads the new object.
 
 A digest collision would make a new result look archived. With 128 bits the chance among even 10^7
 remembered ids is about 10^-25, far below the chance of a hardware fault; the ids themselves stay in the
@@ -18,38 +23,61 @@ import heapq
 import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 
-_HIGH = 64
-_LOW_MASK = (1 << 64) - 1
-_ENTRY_BYTES = 24  # high + low digest halves + position
-MAGIC = (
-    b"CFNHAK01"  # cfn-hook-archive known ids, layout 1: magic, then highs, lows, positions (little-endian)
-)
+MAGIC = b"CFNHAK01"  # cfn-hook-archive known ids, layout 1: magic, then sorted (high, low, position) records
+RECORD_BYTES = 24
+_RECORDS_PER_CHUNK = 8192
+
+Entry = tuple[int, int, int]  # (high, low, position)
 
 
 class MalformedKnownIdsError(ValueError):
     """The stored known-ids object cannot be decoded."""
 
 
-def id_digest(result_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(result_id.encode(), digest_size=16).digest(), "big")
+def id_key(result_id: str) -> tuple[int, int]:
+    """The id's 128-bit BLAKE2b digest as two signed 64-bit halves (the arrays' element type)."""
+    digest = hashlib.blake2b(result_id.encode(), digest_size=16).digest()
+    return int.from_bytes(digest[:8], "little", signed=True), int.from_bytes(
+        digest[8:], "little", signed=True
+    )
+
+
+def _records(entries: Iterable[Entry]) -> Iterator[bytes]:
+    """Entries as stored: chunks of little-endian int64 triples."""
+    chunk = array("q")
+    for entry in entries:
+        chunk.extend(entry)
+        if len(chunk) >= 3 * _RECORDS_PER_CHUNK:
+            yield _little_endian(chunk)
+            chunk = array("q")
+    if chunk:
+        yield _little_endian(chunk)
 
 
 def _little_endian(values: array[int]) -> bytes:
-    if sys.byteorder == "little":
-        return values.tobytes()
-    swapped = array(values.typecode, values)
-    swapped.byteswap()
-    return swapped.tobytes()
-
-
-def _from_little_endian(typecode: str, data: bytes | memoryview) -> array[int]:
-    values = array(typecode)
-    values.frombytes(data)
     if sys.byteorder != "little":
+        values = array(values.typecode, values)
         values.byteswap()
-    return values
+    return values.tobytes()
+
+
+def _merge(
+    current: Iterable[Entry], additions: Mapping[str, int], keep: Callable[[int], bool]
+) -> Iterator[Entry]:
+    """The sorted union of current entries and the additions (both filtered by `keep`), one entry per id."""
+    added = sorted(
+        (*id_key(result_id), position) for result_id, position in additions.items() if keep(position)
+    )
+    last: tuple[int, int] | None = None
+    for high, low, position in heapq.merge((entry for entry in current if keep(entry[2])), added):
+        if (high, low) == last:
+            continue  # the same id twice: the first (lowest) position wins, both are unsettled alike
+        last = (high, low)
+        yield high, low, position
 
 
 class KnownIds:
@@ -63,14 +91,39 @@ class KnownIds:
         lows: array[int] | None = None,
         positions: array[int] | None = None,
     ) -> None:
-        # Sorted by (high, low), without repeats: built only by from_mapping / merged / from_bytes.
-        self._highs = highs if highs is not None else array("Q")
-        self._lows = lows if lows is not None else array("Q")
+        # Sorted by (high, low), without repeats: built only from sorted, merged entries.
+        self._highs = highs if highs is not None else array("q")
+        self._lows = lows if lows is not None else array("q")
         self._positions = positions if positions is not None else array("q")
 
     @classmethod
+    def from_entries(cls, entries: Iterable[Entry]) -> KnownIds:
+        known = cls()
+        for high, low, position in entries:
+            known._highs.append(high)
+            known._lows.append(low)
+            known._positions.append(position)
+        return known
+
+    @classmethod
     def from_mapping(cls, positions: Mapping[str, int]) -> KnownIds:
-        return cls().merged(positions, keep=lambda _position: True)
+        return cls.from_entries(_merge((), positions, lambda _position: True))
+
+    @classmethod
+    def from_records(cls, chunks: Iterable[bytes]) -> KnownIds:
+        """Read stored records chunk by chunk (each a whole number of records): no copy of the whole set."""
+        known = cls()
+        for chunk in chunks:
+            if len(chunk) % RECORD_BYTES:
+                raise MalformedKnownIdsError(f"a chunk of {len(chunk)} bytes is not whole 24-byte records")
+            values = array("q")
+            values.frombytes(chunk)
+            if sys.byteorder != "little":
+                values.byteswap()
+            known._highs.extend(values[0::3])
+            known._lows.extend(values[1::3])
+            known._positions.extend(values[2::3])
+        return known
 
     def __len__(self) -> int:
         return len(self._highs)
@@ -81,14 +134,14 @@ class KnownIds:
     def __contains__(self, result_id: object) -> bool:
         if not self._highs or not isinstance(result_id, str):
             return False
-        return self._index(id_digest(result_id)) is not None
+        return self._index(result_id) is not None
 
     def position_of(self, result_id: str) -> int | None:
-        index = self._index(id_digest(result_id)) if self._highs else None
+        index = self._index(result_id) if self._highs else None
         return None if index is None else self._positions[index]
 
-    def _index(self, digest: int) -> int | None:
-        high, low = digest >> _HIGH, digest & _LOW_MASK
+    def _index(self, result_id: str) -> int | None:
+        high, low = id_key(result_id)
         index = bisect_left(self._highs, high)
         while index < len(self._highs) and self._highs[index] == high:
             if self._lows[index] == low:
@@ -98,6 +151,12 @@ class KnownIds:
 
     def positions(self) -> Iterator[int]:
         return iter(self._positions)
+
+    def entries(self) -> Iterator[Entry]:
+        return zip(self._highs, self._lows, self._positions, strict=True)
+
+    def records(self) -> Iterator[bytes]:
+        return _records(self.entries())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KnownIds):
@@ -110,60 +169,60 @@ class KnownIds:
         return f"KnownIds({len(self)} ids)"
 
     def merged(self, additions: Mapping[str, int], *, keep: Callable[[int], bool]) -> KnownIds:
-        """A new set: these ids plus the additions, keeping only entries whose position passes `keep`.
+        """A new set in memory: these ids plus the additions, keeping only positions that pass `keep`."""
+        return KnownIds.from_entries(_merge(self.entries(), additions, keep))
 
-        Works in one streaming pass, so a merge never holds the whole set as Python objects."""
-        added = sorted(
-            (digest >> _HIGH, digest & _LOW_MASK, position)
-            for digest, position in ((id_digest(result_id), pos) for result_id, pos in additions.items())
-            if keep(position)
-        )
-        current = (
-            entry for entry in zip(self._highs, self._lows, self._positions, strict=True) if keep(entry[2])
-        )
-        highs, lows, positions = array("Q"), array("Q"), array("q")
-        last: tuple[int, int] | None = None
-        for high, low, position in heapq.merge(current, added):
-            if (high, low) == last:
-                continue  # the same id twice: the first (lowest) position wins, both are unsettled alike
-            last = (high, low)
-            highs.append(high)
-            lows.append(low)
-            positions.append(position)
-        return KnownIds(highs, lows, positions)
-
-    def sections(self) -> tuple[bytes, bytes, bytes, bytes]:
-        """The stored layout: magic, then the highs, lows and positions, each little-endian."""
-        return MAGIC, _little_endian(self._highs), _little_endian(self._lows), _little_endian(self._positions)
-
-    def views(self) -> list[memoryview]:
-        """The stored layout without copying the arrays (a copy only on a big-endian host)."""
-        if sys.byteorder != "little":
-            return [memoryview(section) for section in self.sections()]
-        arrays = (self._highs, self._lows, self._positions)
-        return [memoryview(MAGIC), *(memoryview(values).cast("B") for values in arrays)]
-
-    @classmethod
-    def from_sections(cls, highs: bytes, lows: bytes, positions: bytes) -> KnownIds:
-        if not len(highs) == len(lows) == len(positions) or len(highs) % 8:
-            raise MalformedKnownIdsError(
-                f"known-ids sections of {len(highs)}, {len(lows)} and {len(positions)} bytes do not match"
-            )
-        return cls(
-            _from_little_endian("Q", highs),
-            _from_little_endian("Q", lows),
-            _from_little_endian("q", positions),
-        )
+    def updated(
+        self, additions: Mapping[str, int], *, keep: Callable[[int], bool]
+    ) -> KnownIds | KnownIdsUpdate:
+        """This set itself when nothing would change, else the change, to be streamed at the commit."""
+        kept = {result_id: position for result_id, position in additions.items() if keep(position)}
+        if not kept and all(keep(position) for position in self._positions):
+            return self
+        return KnownIdsUpdate(self, kept, keep)
 
     def to_bytes(self) -> bytes:
-        return b"".join(self.views())
+        return MAGIC + b"".join(self.records())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KnownIds:
-        body = data[len(MAGIC) :]
-        if data[: len(MAGIC)] != MAGIC or len(body) % _ENTRY_BYTES:
+        if data[: len(MAGIC)] != MAGIC or (len(data) - len(MAGIC)) % RECORD_BYTES:
             raise MalformedKnownIdsError(
-                f"not a known-ids object (expected {MAGIC!r} then 24-byte entries, got {len(data)} bytes)"
+                f"not a known-ids object (expected {MAGIC!r} then 24-byte records, got {len(data)} bytes)"
             )
-        count = len(body) // _ENTRY_BYTES
-        return cls.from_sections(body[: 8 * count], body[8 * count : 16 * count], body[16 * count :])
+        return cls.from_records([data[len(MAGIC) :]])
+
+
+@dataclass(frozen=True, eq=False)
+class KnownIdsUpdate:
+    """A set of known ids as it will be after a commit: `base` plus `additions`, minus what `keep` rejects.
+    Written by streaming the merge (records()); it is never equal to a stored set, since it is a change."""
+
+    base: KnownIds
+    additions: Mapping[str, int]
+    keep: Callable[[int], bool]
+
+    def records(self) -> Iterator[bytes]:
+        return _records(_merge(self.base.entries(), self.additions, self.keep))
+
+    @cached_property
+    def materialized(self) -> KnownIds:
+        """The resulting set in memory (for a run chained in memory, as the unit tests do)."""
+        return self.base.merged(self.additions, keep=self.keep)
+
+    def __contains__(self, result_id: object) -> bool:
+        return result_id in self.materialized
+
+    def __len__(self) -> int:
+        return len(self.materialized)
+
+    def position_of(self, result_id: str) -> int | None:
+        return self.materialized.position_of(result_id)
+
+    def positions(self) -> Iterator[int]:
+        return self.materialized.positions()
+
+    def updated(
+        self, additions: Mapping[str, int], *, keep: Callable[[int], bool]
+    ) -> KnownIds | KnownIdsUpdate:
+        return self.materialized.updated(additions, keep=keep)
