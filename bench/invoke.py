@@ -24,6 +24,7 @@ import time
 import tracemalloc
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, cast
 
 
@@ -461,6 +462,8 @@ def run_handler_chain(job: Mapping[str, Any]) -> dict[str, Any]:
     """One cold start, then back-to-back invocations (a warm execution environment) until a run reports
     status complete: how a backfill larger than one run's budget proceeds, tick after tick."""
     function = _cold_start(job)
+    if job.get("record_events_to"):
+        _record_accepted_events(function.module.CLIENTS.events, Path(job["record_events_to"]))
     limit = int(job.get("max_invocations", 1000))
     trace_after = job.get("trace_after_archived")
     stop_after_trace = bool(job.get("stop_after_trace"))
@@ -489,6 +492,27 @@ def run_handler_chain(job: Mapping[str, Any]) -> dict[str, Any]:
         "archived": archived,
         "peak_rss": max(i["peak_rss"] for i in invocations),
     }
+
+
+def _record_accepted_events(client: Any, path: Path) -> None:
+    """A tap on the wire, outside the product: the id of every event EventBridge accepted (a PutEvents
+    response entry without ErrorCode), appended to a file so the measured process holds none of them."""
+
+    def remember(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_ids"] = [json.loads(entry["Detail"])["hook_result_id"] for entry in params["Entries"]]
+
+    def accepted(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        results = parsed.get("Entries", [])
+        ids = [
+            i
+            for i, result in zip(context.get("bench_ids", []), results, strict=False)
+            if not result.get("ErrorCode")
+        ]
+        with path.open("a") as handle:
+            handle.writelines(f"{hook_result_id}\n" for hook_result_id in ids)
+
+    client.meta.events.register("provide-client-params.events.PutEvents", remember)
+    client.meta.events.register("after-call.events.PutEvents", accepted)
 
 
 def _cloudformation_client() -> Any:

@@ -177,9 +177,11 @@ def run_handler_chain(
     stop_after_trace: bool = False,
     py_spy_raw: Path | None = None,
     fast_timestamps: bool = False,
+    record_events_to: Path | None = None,
 ) -> Outcome:
     """Back-to-back invocations in one warm process until a run completes (a backfill, tick after tick);
-    with stop_after_trace, until the traced invocation (the first after trace_after_archived results)."""
+    with stop_after_trace, until the traced invocation (the first after trace_after_archived results).
+    With record_events_to, the id of every event EventBridge accepted is appended to that file."""
     job: dict[str, Any] = {
         "kind": "handler_chain",
         "env": handler_environment(stack, settings),
@@ -189,6 +191,7 @@ def run_handler_chain(
         "trace_after_archived": trace_after_archived,
         "stop_after_trace": stop_after_trace,
         "fast_timestamps": fast_timestamps,
+        "record_events_to": str(record_events_to) if record_events_to else None,
     }
     outcome = run_child(job, py_spy_raw=py_spy_raw, timeout_s=7200.0)
     last = outcome.result["invocations"][-1]

@@ -126,6 +126,15 @@ class _EmulatorCommands:
     def do_call_count(self, *, operation: str | None = None) -> int:
         return int(self.emulator.call_count(operation))
 
+    def do_terminal_statuses(self) -> dict[str, str]:
+        """Ground truth for the invariant: every finished result the API serves, with its status."""
+        now = self.emulator.clock()
+        return {
+            r.hook_result_id: r.at(now).status
+            for r in self.emulator.results()
+            if r.at(now).status != "HOOK_IN_PROGRESS"
+        }
+
     def do_count_between(self, *, start: datetime, end: datetime) -> int:
         return sum(1 for r in self.emulator.results() if start <= r.invoked_at < end)
 
@@ -188,6 +197,9 @@ class RemoteEmulator:
 
     def call_count(self, operation: str | None = None) -> int:
         return int(self._call("call_count", operation=operation))
+
+    def terminal_statuses(self) -> dict[str, str]:
+        return cast(dict[str, str], self._call("terminal_statuses"))
 
     def count_between(self, start: datetime, end: datetime) -> int:
         """How many stored results were invoked in [start, end)."""

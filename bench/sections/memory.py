@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import io
 import math
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from bench import runner
 from bench.plan import PAGE_SIZE, Plan, budget_text
 from bench.report import Section, mb
-from bench.servers import remote_stack
+from bench.servers import Stack, remote_stack
+from emulation.aws_stack import ACCOUNT_ID, REGION
 
 TARGET_BYTES = 400e6
 FLAT_TOLERANCE = 1.10  # "flat": the largest backlog peaks at most 10% above the smallest
+FAILED = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
+LATE_WINDOW = timedelta(seconds=900)  # the template's LATE_ARRIVAL_WINDOW_SECONDS
 
 
 def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section:
-    del workdir, shared
+    del shared
     section = Section("3", "Memory")
     largest = max(plan.memory_sizes)
     print(f"  [3] backfill of {largest:,} as budgeted invocations", flush=True)
+    events_file = workdir / "accepted-event-ids.txt"
     with remote_stack(page_size=PAGE_SIZE) as stack:
         seeded = stack.emulator.seed_history(
             end=datetime.now(UTC) - timedelta(minutes=30),
@@ -29,7 +37,12 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
             seed=31,
             keep=largest,
         )
-        outcome = runner.run_handler_chain(stack)
+        outcome = runner.run_handler_chain(stack, record_events_to=events_file)
+        print(
+            "  [3] checking the invariant: the archive read back, the accepted events, the checkpoint",
+            flush=True,
+        )
+        invariant = check_invariant(stack, events_file, newest=seeded["newest"])
     trace_at = min(plan.memory_sizes) // 4
     print(f"  [3] allocation trace of the invocation after {trace_at:,} archived", flush=True)
     with remote_stack(page_size=PAGE_SIZE) as stack:
@@ -70,7 +83,13 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
         "flat (<= 1.10x)",
         "met" if growth <= FLAT_TOLERANCE else "missed",
     )
-    section.data.update(peaks={size: peak for size, _, peak, _ in points})
+    section.data.update(peaks={size: peak for size, _, peak, _ in points}, invariant=invariant)
+    section.row(
+        f"invariant after the {seeded['count']:,} backfill (archive, events, checkpoint)",
+        invariant["summary"],
+        "holds",
+        "met" if invariant["holds"] else "missed",
+    )
 
     section.add(
         f"One backfill of {seeded['count']:,} summaries ({seeded['failures']:,} failed) with the template's "
@@ -201,3 +220,77 @@ def _allocations(section: Section, traced: dict[str, Any], archived_before: int,
             ],
             "llrr",
         )
+
+
+def check_invariant(stack: Stack, events_file: Path, *, newest: datetime) -> dict[str, Any]:
+    """Issue 4's invariant, judged from outside the product: every Parquet object read back against the
+    emulator's ground truth, the ids of the events EventBridge accepted (a tap on PutEvents responses), and
+    the checkpoint read with the product's own store."""
+    truth = stack.emulator.terminal_statuses()
+    s3 = stack.client("s3")
+    ids: list[str] = []
+    statuses: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.bucket, Prefix=f"{runner.ARCHIVE_PREFIX}/dt="
+    ):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=stack.bucket, Key=item["Key"])["Body"].read()
+            table = pq.ParquetFile(io.BytesIO(body)).read(columns=["hook_result_id", "status"])
+            ids.extend(table.column("hook_result_id").to_pylist())
+            statuses.extend(table.column("status").to_pylist())
+    counts = Counter(ids)
+    failed = {i for i, status in zip(ids, statuses, strict=True) if status in FAILED}
+    events = set(events_file.read_text().split()) if events_file.exists() else set()
+    found = {
+        "rows": len(ids),
+        "expected": len(truth),
+        "duplicated": sum(1 for count in counts.values() if count > 1),
+        "missing": len(truth.keys() - counts.keys()),
+        "unexpected": len(counts.keys() - truth.keys()),
+        "wrong_status": sum(
+            1 for i, status in zip(ids, statuses, strict=True) if truth.get(i, status) != status
+        ),
+        "failed_rows": len(failed),
+        "event_ids": len(events),
+        "failures_without_event": len(failed - events),
+        "events_without_failed_row": len(events - failed),
+    }
+    checkpoint = _committed_checkpoint(stack)
+    near_top = stack.emulator.count_between(newest - LATE_WINDOW, newest + timedelta(milliseconds=1))
+    found["known_ids"] = len(checkpoint.known_ids)
+    found["checkpoint_open"] = [
+        name for name in ("intent", "scan") if getattr(checkpoint, name) is not None
+    ] + (["outbox"] if checkpoint.outbox else [])
+    problems = [name for name in ("duplicated", "missing", "unexpected", "wrong_status") if found[name]]
+    problems += [name for name in ("failures_without_event", "events_without_failed_row") if found[name]]
+    problems += [f"open {name}" for name in found["checkpoint_open"]]
+    if found["known_ids"] > near_top + len(checkpoint.pending):
+        problems.append(f"{found['known_ids']} known ids for {near_top} results near the top")
+    found["holds"] = not problems and found["rows"] == found["expected"]
+    found["summary"] = (
+        f"{found['rows']:,} rows = {len(counts):,} distinct = {found['expected']:,} in the API; "
+        f"{found['failed_rows']:,} failed rows, {found['event_ids']:,} event ids accepted; "
+        f"checkpoint closed, {found['known_ids']} known ids"
+        + (f"; PROBLEMS: {', '.join(problems)}" if problems else "")
+    )
+    return found
+
+
+def _committed_checkpoint(stack: Stack) -> Any:
+    from emulation.lambda_runtime import add_code_to_path, function_spec  # noqa: PLC0415
+
+    add_code_to_path(function_spec())
+    from hook_archive.dal.checkpoint_store import S3CheckpointStore  # noqa: PLC0415
+    from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix  # noqa: PLC0415
+
+    where = {"account_id": ACCOUNT_ID, "region": REGION}
+    store = S3CheckpointStore(
+        bucket=stack.bucket,
+        key=checkpoint_key(runner.ARCHIVE_PREFIX, **where),
+        known_ids_prefix=known_ids_prefix(runner.ARCHIVE_PREFIX, **where),
+        client=stack.client("s3"),
+    )
+    checkpoint, _etag = store.load()
+    if checkpoint is None:
+        raise RuntimeError("no checkpoint after the backfill")
+    return checkpoint
