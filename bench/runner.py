@@ -213,20 +213,34 @@ def run_wrangler(stack: Stack, *, prefix: str) -> Outcome:
     return run_child(job)
 
 
-def state_snapshot(stack: Stack) -> dict[str, bytes]:
-    """The checkpoint and the known-ids object it names: everything a run needs to start from this state."""
+def state_snapshot(stack: Stack) -> dict[str, bytes | None]:
+    """What a run starts from: the checkpoint and its known-ids object (with their bytes) and the keys of
+    the archive objects (None: kept as they are)."""
     s3 = stack.client("s3")
-    listing = s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"{ARCHIVE_PREFIX}/_state/")
-    return {
-        item["Key"]: s3.get_object(Bucket=stack.bucket, Key=item["Key"])["Body"].read()
-        for item in listing.get("Contents", [])
-    }
+    snapshot: dict[str, bytes | None] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.bucket, Prefix=f"{ARCHIVE_PREFIX}/"
+    ):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            state = key.startswith(f"{ARCHIVE_PREFIX}/_state/")
+            snapshot[key] = s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read() if state else None
+    return snapshot
 
 
-def restore_state(stack: Stack, snapshot: dict[str, bytes]) -> None:
+def restore_state(stack: Stack, snapshot: dict[str, bytes | None]) -> None:
+    """Back to the snapshot: its state objects rewritten, every object written since deleted (a run writes
+    its keys only if they do not exist, so a rerun from an old checkpoint needs the archive as it was)."""
     s3 = stack.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.bucket, Prefix=f"{ARCHIVE_PREFIX}/"
+    ):
+        for item in page.get("Contents", []):
+            if item["Key"] not in snapshot:
+                s3.delete_object(Bucket=stack.bucket, Key=item["Key"])
     for key, body in snapshot.items():
-        s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
+        if body is not None:
+            s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
 
 
 def delete_prefix(stack: Stack, prefix: str) -> int:

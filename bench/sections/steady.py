@@ -128,7 +128,7 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
 
 
 def _tick(
-    stack: Stack, snapshot: dict[str, bytes], *, order: str, new: int, rep: int, after: datetime
+    stack: Stack, snapshot: dict[str, bytes | None], *, order: str, new: int, rep: int, after: datetime
 ) -> dict[str, Any]:
     runner.restore_state(stack, snapshot)
     tag = f"{order}-{new}-{rep}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -167,6 +168,12 @@ def test_layer_is_pruned_of_what_the_function_never_loads(architecture: str) -> 
     assert tags == {"cpython-313"}
     models = sorted(path.name for path in (site / "botocore" / "data").iterdir() if path.is_dir())
     assert models == ["cloudformation", "events", "s3", "sts", "xray"]
+    # The models keep every shape and operation but none of their HTML documentation.
+    (cloudformation,) = (site / "botocore" / "data" / "cloudformation").glob("*/service-2.json.gz")
+    model = gzip.decompress(cloudformation.read_bytes())
+    assert b'"documentation":' not in model
+    assert {"ListHookResults", "GetHookResult"} <= set(json.loads(model)["operations"])
+    assert not list((site / "botocore" / "data").glob("*/*/examples-1.json"))
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

@@ -134,8 +134,9 @@ class S3ArchiveWriter:
             code = error.response.get("Error", {}).get("Code")
             if code in _CONFLICT_CODES or (code == "NoSuchKey" and replacing_etag):
                 raise ArchiveConflictError(
-                    f"s3://{self.bucket}/{spooled.key} changed under this run ({code}): another run has "
-                    "taken over; this run stops without committing"
+                    f"s3://{self.bucket}/{spooled.key} changed under this run ({code}): another run wrote it "
+                    "after this one started, or the checkpoint is older than the archive (restored from a "
+                    "previous version?); this run stops without committing"
                 ) from error
             raise ArchiveWriteError(f"writing s3://{self.bucket}/{spooled.key} failed: {code}") from error
         except BotoCoreError as error:
