@@ -96,7 +96,7 @@ class S3CheckpointStore:
                 if pending:
                     yield pending  # not whole records: from_records refuses it
 
-            known = KnownIds.from_records(chunks()) if magic == MAGIC else None
+            known = KnownIds.from_records(chunks(), count=reference.count) if magic == MAGIC else None
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             if code in {"NoSuchKey", "404"}:

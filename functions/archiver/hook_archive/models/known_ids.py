@@ -80,6 +80,16 @@ def _merge(
         yield high, low, position
 
 
+def _records_array(chunk: bytes) -> array[int]:
+    if len(chunk) % RECORD_BYTES:
+        raise MalformedKnownIdsError(f"a chunk of {len(chunk)} bytes is not whole 24-byte records")
+    values = array("q")
+    values.frombytes(chunk)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
+
+
 class KnownIds:
     """An immutable set of result ids, each with the InvokedAt position (epoch ms) it was archived at."""
 
@@ -110,16 +120,32 @@ class KnownIds:
         return cls.from_entries(_merge((), positions, lambda _position: True))
 
     @classmethod
-    def from_records(cls, chunks: Iterable[bytes]) -> KnownIds:
-        """Read stored records chunk by chunk (each a whole number of records): no copy of the whole set."""
+    def from_records(cls, chunks: Iterable[bytes], *, count: int | None = None) -> KnownIds:
+        """Read stored records chunk by chunk (each a whole number of records). With the count known, the
+        arrays are allocated once at their final size and filled in place: growing them chunk by chunk would
+        reallocate and copy them again and again, which fragments the heap by about their own size."""
+        if count is None:
+            return cls.from_records_growing(chunks)
+        known = cls(array("q", [0]) * count, array("q", [0]) * count, array("q", [0]) * count)
+        filled = 0
+        for chunk in chunks:
+            values = _records_array(chunk)
+            size = len(values) // 3
+            if filled + size > count:
+                raise MalformedKnownIdsError(f"more than the {count} records announced")
+            known._highs[filled : filled + size] = values[0::3]
+            known._lows[filled : filled + size] = values[1::3]
+            known._positions[filled : filled + size] = values[2::3]
+            filled += size
+        if filled != count:
+            raise MalformedKnownIdsError(f"{filled} records where {count} were announced")
+        return known
+
+    @classmethod
+    def from_records_growing(cls, chunks: Iterable[bytes]) -> KnownIds:
         known = cls()
         for chunk in chunks:
-            if len(chunk) % RECORD_BYTES:
-                raise MalformedKnownIdsError(f"a chunk of {len(chunk)} bytes is not whole 24-byte records")
-            values = array("q")
-            values.frombytes(chunk)
-            if sys.byteorder != "little":
-                values.byteswap()
+            values = _records_array(chunk)
             known._highs.extend(values[0::3])
             known._lows.extend(values[1::3])
             known._positions.extend(values[2::3])
