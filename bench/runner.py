@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.servers import EVENT_SOURCE, Stack
+from emulation.archiver_harness import ARCHIVE_PREFIX
 from emulation.lambda_runtime import function_spec, resolved_environment
-
-ARCHIVE_PREFIX = "hook-results"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PY_SPY = Path(sys.executable).parent / "py-spy"

@@ -12,7 +12,7 @@ from typing import Any
 from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
 from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
 from emulation.hook_results_api import EmulatedHookResult
-from emulation.lambda_runtime import add_code_to_path
+from emulation.lambda_runtime import FunctionSpec, add_code_to_path, function_spec
 
 FAILED = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
 # Archive column -> emulator attribute (and API member name, for omitted fields).
@@ -118,24 +118,39 @@ def reconcile(
 def _checkpoint_problems(
     harness: ArchiverHarness, truth: dict[str, EmulatedHookResult], late_ms: int
 ) -> list[str]:
-    add_code_to_path(harness.spec)
-    # The product's own store reads it: the JSON and the known-ids object it names, checked by SHA-256.
+    newest = max((item.invoked_at for item in truth.values()), default=datetime.now(UTC))
+    horizon_ms = int(newest.timestamp() * 1000) - late_ms
+    near_top = sum(1 for item in truth.values() if item.invoked_at.timestamp() * 1000 >= horizon_ms - 1)
+    _known_ids, problems = checkpoint_problems(
+        harness.aws.client("s3"), harness.aws.bucket, near_top=near_top, spec=harness.spec
+    )
+    return problems
+
+
+def checkpoint_problems(
+    s3: Any, bucket: str, *, near_top: int, spec: FunctionSpec | None = None
+) -> tuple[int, list[str]]:
+    """Invariant 3, read with the product's own store (the JSON and the known-ids object it names, checked
+    by SHA-256): the checkpoint is valid, closed (no intent, scan or outbox) and bounded (no more known ids
+    than the `near_top` results within the late-arrival window, plus pending ones). Returns the number of
+    known ids and the problems found."""
+    add_code_to_path(spec or function_spec())
     from hook_archive.dal.checkpoint_store import S3CheckpointStore  # noqa: PLC0415
     from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix  # noqa: PLC0415
 
     where = {"account_id": ACCOUNT_ID, "region": REGION}
     store = S3CheckpointStore(
-        bucket=harness.aws.bucket,
+        bucket=bucket,
         key=checkpoint_key(ARCHIVE_PREFIX, **where),
         known_ids_prefix=known_ids_prefix(ARCHIVE_PREFIX, **where),
-        client=harness.aws.client("s3"),
+        client=s3,
     )
     try:
         checkpoint, _etag = store.load()
     except Exception as error:  # any failure to read or parse is the finding
-        return [f"invalid: {error}"]
+        return 0, [f"invalid: {error}"]
     if checkpoint is None:
-        return ["no checkpoint"]
+        return 0, ["no checkpoint"]
     problems = []
     if checkpoint.intent is not None:
         problems.append("a write intent is still open")
@@ -143,10 +158,7 @@ def _checkpoint_problems(
         problems.append("a scan is still open")
     if checkpoint.outbox:
         problems.append(f"{len(checkpoint.outbox)} event(s) still in the outbox")
-    newest = max((item.invoked_at for item in truth.values()), default=datetime.now(UTC))
-    horizon_ms = int(newest.timestamp() * 1000) - late_ms
     # Bounded: only ids near the top are remembered, never the whole history.
-    near_top = sum(1 for item in truth.values() if item.invoked_at.timestamp() * 1000 >= horizon_ms - 1)
     if len(checkpoint.known_ids) > near_top + len(checkpoint.pending):
         problems.append(f"{len(checkpoint.known_ids)} known ids for {near_top} results near the top")
-    return problems
+    return len(checkpoint.known_ids), problems

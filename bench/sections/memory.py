@@ -15,7 +15,7 @@ from bench import runner
 from bench.plan import PAGE_SIZE, Plan, budget_text
 from bench.report import Section, mb
 from bench.servers import Stack, remote_stack
-from emulation.aws_stack import ACCOUNT_ID, REGION
+from emulation.reconciliation import checkpoint_problems
 
 TARGET_BYTES = 400e6
 FLAT_TOLERANCE = 1.10  # "flat": the largest backlog peaks at most 10% above the smallest
@@ -257,17 +257,13 @@ def check_invariant(stack: Stack, events_file: Path, *, newest: datetime) -> dic
         "failures_without_event": len(failed - events),
         "events_without_failed_row": len(events - failed),
     }
-    checkpoint = _committed_checkpoint(stack)
     near_top = stack.emulator.count_between(newest - LATE_WINDOW, newest + timedelta(milliseconds=1))
-    found["known_ids"] = len(checkpoint.known_ids)
-    found["checkpoint_open"] = [
-        name for name in ("intent", "scan") if getattr(checkpoint, name) is not None
-    ] + (["outbox"] if checkpoint.outbox else [])
+    found["known_ids"], checkpoint_problems_found = checkpoint_problems(
+        stack.client("s3"), stack.bucket, near_top=near_top
+    )
     problems = [name for name in ("duplicated", "missing", "unexpected", "wrong_status") if found[name]]
     problems += [name for name in ("failures_without_event", "events_without_failed_row") if found[name]]
-    problems += [f"open {name}" for name in found["checkpoint_open"]]
-    if found["known_ids"] > near_top + len(checkpoint.pending):
-        problems.append(f"{found['known_ids']} known ids for {near_top} results near the top")
+    problems += checkpoint_problems_found
     found["holds"] = not problems and found["rows"] == found["expected"]
     found["summary"] = (
         f"{found['rows']:,} rows = {len(counts):,} distinct = {found['expected']:,} in the API; "
@@ -276,23 +272,3 @@ def check_invariant(stack: Stack, events_file: Path, *, newest: datetime) -> dic
         + (f"; PROBLEMS: {', '.join(problems)}" if problems else "")
     )
     return found
-
-
-def _committed_checkpoint(stack: Stack) -> Any:
-    from emulation.lambda_runtime import add_code_to_path, function_spec  # noqa: PLC0415
-
-    add_code_to_path(function_spec())
-    from hook_archive.dal.checkpoint_store import S3CheckpointStore  # noqa: PLC0415
-    from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix  # noqa: PLC0415
-
-    where = {"account_id": ACCOUNT_ID, "region": REGION}
-    store = S3CheckpointStore(
-        bucket=stack.bucket,
-        key=checkpoint_key(runner.ARCHIVE_PREFIX, **where),
-        known_ids_prefix=known_ids_prefix(runner.ARCHIVE_PREFIX, **where),
-        client=stack.client("s3"),
-    )
-    checkpoint, _etag = store.load()
-    if checkpoint is None:
-        raise RuntimeError("no checkpoint after the backfill")
-    return checkpoint

@@ -48,9 +48,9 @@ def test_stored_records_are_read_back_whatever_the_chunking_and_a_partial_record
     known = KnownIds.from_mapping({f"id-{index}": index for index in range(100)})
     body = known.to_bytes()[len(MAGIC) :]
     chunks = [body[start : start + 24 * 7] for start in range(0, len(body), 24 * 7)]
-    assert KnownIds.from_records(chunks) == known
+    assert KnownIds.from_records(chunks, count=100) == known
     with pytest.raises(MalformedKnownIdsError, match="not whole 24-byte records"):
-        KnownIds.from_records([body[:-1]])
+        KnownIds.from_records([body[:-1]], count=100)
 
 
 def test_an_update_answers_membership_like_the_set_it_will_become() -> None:

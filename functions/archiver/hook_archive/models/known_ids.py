@@ -120,12 +120,10 @@ class KnownIds:
         return cls.from_entries(_merge((), positions, lambda _position: True))
 
     @classmethod
-    def from_records(cls, chunks: Iterable[bytes], *, count: int | None = None) -> KnownIds:
+    def from_records(cls, chunks: Iterable[bytes], *, count: int) -> KnownIds:
         """Read stored records chunk by chunk (each a whole number of records). With the count known, the
         arrays are allocated once at their final size and filled in place: growing them chunk by chunk would
         reallocate and copy them again and again, which fragments the heap by about their own size."""
-        if count is None:
-            return cls.from_records_growing(chunks)
         known = cls(array("q", [0]) * count, array("q", [0]) * count, array("q", [0]) * count)
         filled = 0
         for chunk in chunks:
@@ -139,16 +137,6 @@ class KnownIds:
             filled += size
         if filled != count:
             raise MalformedKnownIdsError(f"{filled} records where {count} were announced")
-        return known
-
-    @classmethod
-    def from_records_growing(cls, chunks: Iterable[bytes]) -> KnownIds:
-        known = cls()
-        for chunk in chunks:
-            values = _records_array(chunk)
-            known._highs.extend(values[0::3])
-            known._lows.extend(values[1::3])
-            known._positions.extend(values[2::3])
         return known
 
     def __len__(self) -> int:
@@ -216,7 +204,8 @@ class KnownIds:
             raise MalformedKnownIdsError(
                 f"not a known-ids object (expected {MAGIC!r} then 24-byte records, got {len(data)} bytes)"
             )
-        return cls.from_records([data[len(MAGIC) :]])
+        body = data[len(MAGIC) :]
+        return cls.from_records([body], count=len(body) // RECORD_BYTES)
 
 
 @dataclass(frozen=True, eq=False)
