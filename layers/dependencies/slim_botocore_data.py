@@ -2,9 +2,16 @@
 
 Service models carry their API documentation as `"documentation": "<html>"` strings (about 80% of their
 bytes); botocore only reads them to build help() docstrings, never to call an API. They are dropped and the
-models rewritten without indentation, gzipped as botocore ships them. endpoints.json, which every client
-creation parses, is rewritten without indentation. Nothing else changes: keys, shapes and rules stay
-byte-for-byte equal as JSON values (the layer tests build clients from the result).
+models rewritten without indentation, gzipped as botocore ships them.
+
+endpoints.json (~690 kB, parsed by the first client creation of every cold start: ~17 ms) describes some
+440 services in every partition. It keeps the entries of the services whose models the layer keeps (the
+Makefile deleted the others, so botocore could not create their clients anyway) and every partition's
+regions and defaults, without indentation: ~28 kB. What the legacy resolver answers for a kept service
+does not change (tests/unit/test_layer_data.py compares every region and variant).
+
+Nothing else changes: keys, shapes and rules stay equal as JSON values (the layer tests build clients
+from the result).
 """
 
 from __future__ import annotations
@@ -32,6 +39,17 @@ def compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def for_services(endpoints: dict[str, Any], services: set[str]) -> dict[str, Any]:
+    """endpoints.json with only the given services' entries in each partition."""
+    return {
+        **endpoints,
+        "partitions": [
+            {**partition, "services": {k: v for k, v in partition["services"].items() if k in services}}
+            for partition in endpoints["partitions"]
+        ],
+    }
+
+
 def main(data_dir: Path) -> None:
     for model in sorted(data_dir.glob("*/*/service-2.json*")):
         if model.suffix == ".gz":
@@ -41,8 +59,9 @@ def main(data_dir: Path) -> None:
             model.write_bytes(compact(without_documentation(json.loads(model.read_bytes()))))
     for examples in data_dir.glob("*/*/examples-1.json"):
         examples.unlink()  # documentation only
+    kept = {path.name for path in data_dir.iterdir() if path.is_dir()}
     endpoints = data_dir / "endpoints.json"
-    endpoints.write_bytes(compact(json.loads(endpoints.read_bytes())))
+    endpoints.write_bytes(compact(for_services(json.loads(endpoints.read_bytes()), kept)))
 
 
 if __name__ == "__main__":
