@@ -6,7 +6,10 @@ Kinds of job:
   (one clock read per page, upload, publish and checkpoint call: a few thousand reads per run), so the run
   can be split into phases. With events="null" the EventBridge adapter is replaced by a sink that accepts
   every entry without a call: the archive path alone, for comparison with references that send no events.
-- floor: the SDK floor, boto3 paging ListHookResults through every result and doing nothing else.
+- floor: the SDK floor, boto3 paging ListHookResults through every result and doing nothing else. With
+  job["events"] = "after" or "concurrent" it also sends one PutEvents entry per failed summary (the summary
+  as JSON, 10 entries a call, as many calls in flight as the product's publisher): after the paging, or
+  while it pages, from a thread pool. Nothing else: the least any archiver that alerts must spend.
 - wrangler: the obvious alternative, pages accumulated into pandas and written with
   awswrangler.s3.to_parquet(dataset=True, partition_cols=["dt"]).
 
@@ -531,21 +534,84 @@ def _pages(client: Any) -> Generator[list[dict[str, Any]], None, None]:
             return
 
 
+FAILED_STATUSES = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
+
+
+class _BarePublisher:
+    """boto3 put_events, 10 entries a call, `workers` calls in flight; no retries of failed entries, no
+    event model, no size fitting: what the SDK itself costs for the same events."""
+
+    def __init__(self, bus_name: str, detail_type: str, source: str, workers: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        import boto3  # noqa: PLC0415
+
+        self._client = boto3.client("events")
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._futures: list[Any] = []
+        self._pending: list[dict[str, Any]] = []
+        self._base = {"EventBusName": bus_name, "DetailType": detail_type, "Source": source}
+        self.calls = self.entries = 0
+
+    def add(self, summary: Mapping[str, Any]) -> None:
+        self._pending.append({**self._base, "Detail": json.dumps(summary, default=str)})
+        if len(self._pending) == 10:  # noqa: PLR2004  # PutEvents' limit
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._futures.append(self._pool.submit(self._client.put_events, Entries=self._pending))
+            self.calls += 1
+            self.entries += len(self._pending)
+            self._pending = []
+
+    def close(self) -> int:
+        """Wait for every call; the number of entries EventBridge refused."""
+        self.flush()
+        refused = sum(future.result().get("FailedEntryCount", 0) for future in self._futures)
+        self._pool.shutdown()
+        return int(refused)
+
+
 def run_floor(job: Mapping[str, Any]) -> dict[str, Any]:
     if job.get("fast_timestamps"):
         _fast_timestamps()
     client = _cloudformation_client()
-    started = time.perf_counter()
+    events = job.get("events")  # None, "after" or "concurrent"
+    publisher = (
+        _BarePublisher(job["bus_name"], job["detail_type"], job["source"], job["workers"]) if events else None
+    )
+    started, started_cpu = time.perf_counter(), time.process_time()
     pages = results = 0
+    failed: list[dict[str, Any]] = []
     for page in _pages(client):
         pages += 1
         results += len(page)
+        if publisher is not None:
+            for summary in page:
+                if summary.get("Status") in FAILED_STATUSES:
+                    if events == "concurrent":
+                        publisher.add(summary)
+                    else:
+                        failed.append(summary)
+    paged, paged_cpu = time.perf_counter(), time.process_time()
+    refused = 0
+    if publisher is not None:
+        for summary in failed:
+            publisher.add(summary)
+        refused = publisher.close()
     elapsed = time.perf_counter() - started
     return {
         "kind": "floor",
         "invoke_s": elapsed,
+        "paging_s": paged - started,
+        "cpu_s": time.process_time() - started_cpu,
+        "paging_cpu_s": paged_cpu - started_cpu,
         "pages": pages,
         "results": results,
+        "put_events_calls": publisher.calls if publisher else 0,
+        "events_sent": publisher.entries if publisher else 0,
+        "events_refused": refused,
         "peak_rss": _peak_rss_bytes(),
     }
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.servers import EVENT_SOURCE, Stack
+from bench.servers import DETAIL_TYPE, EVENT_SOURCE, Stack
 from emulation.archiver_harness import ARCHIVE_PREFIX
 from emulation.lambda_runtime import function_spec, resolved_environment
 
@@ -202,8 +202,20 @@ def run_handler_chain(
     return outcome
 
 
-def run_floor(stack: Stack, *, fast_timestamps: bool = False) -> Outcome:
-    job = {"kind": "floor", "env": stack.process_environment(), "fast_timestamps": fast_timestamps}
+def run_floor(
+    stack: Stack, *, fast_timestamps: bool = False, events: str | None = None, workers: int = 1
+) -> Outcome:
+    """The SDK floor; with events="after" or "concurrent", plus bare PutEvents of every failed summary."""
+    job = {
+        "kind": "floor",
+        "env": stack.process_environment(),
+        "fast_timestamps": fast_timestamps,
+        "events": events,
+        "bus_name": stack.bus_name,
+        "detail_type": DETAIL_TYPE,
+        "source": EVENT_SOURCE,
+        "workers": workers,
+    }
     return run_child(job)
 
 

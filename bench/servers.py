@@ -8,6 +8,7 @@ a million results never cross the pipe.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import multiprocessing as mp
@@ -16,7 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, cast
@@ -226,6 +227,12 @@ class Stack:
     bucket: str
     bus_name: str
     queue_url: str = ""
+    server_pids: dict[str, int] = field(default_factory=dict)  # "moto", "emulator"
+
+    def server_cpu_s(self) -> dict[str, float]:
+        """CPU seconds (user + system, all threads) each server process has used so far."""
+        psutil = importlib.import_module("psutil")  # untyped
+        return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in self.server_pids.items()}
 
     def client(self, service: str) -> Any:
         return loopback_client(service, moto_url=self.moto_url, cloudformation_url=self.emulator.endpoint_url)
@@ -302,7 +309,8 @@ def remote_stack(
         emulator = RemoteEmulator(emu_process, emu_parent, str(emu_parent.recv()))
         reset = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")  # noqa: S310  # loopback
         urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310  # our own loopback URL
-        stack = Stack(moto_url, emulator, bucket, bus_name)
+        pids = {"moto": moto_process.pid, "emulator": emu_process.pid}
+        stack = Stack(moto_url, emulator, bucket, bus_name, server_pids={k: v for k, v in pids.items() if v})
         stack.provision(route_to_queue=route_to_queue)
         yield stack
     finally:
