@@ -568,8 +568,10 @@ class _BarePublisher:
     def close(self) -> int:
         """Wait for every call; the number of entries EventBridge refused."""
         self.flush()
-        refused = sum(future.result().get("FailedEntryCount", 0) for future in self._futures)
-        self._pool.shutdown()
+        try:
+            refused = sum(future.result().get("FailedEntryCount", 0) for future in self._futures)
+        finally:
+            self._pool.shutdown(cancel_futures=True)
         return int(refused)
 
 

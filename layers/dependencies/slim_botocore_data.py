@@ -51,15 +51,17 @@ def for_services(endpoints: dict[str, Any], services: set[str]) -> dict[str, Any
 
 
 def main(data_dir: Path) -> None:
+    kept: set[str] = set()  # endpoints.json names a service by its model's endpointPrefix
     for model in sorted(data_dir.glob("*/*/service-2.json*")):
         if model.suffix == ".gz":
             slim = without_documentation(json.loads(gzip.decompress(model.read_bytes())))
             model.write_bytes(gzip.compress(compact(slim), compresslevel=9, mtime=0))
         else:
-            model.write_bytes(compact(without_documentation(json.loads(model.read_bytes()))))
+            slim = without_documentation(json.loads(model.read_bytes()))
+            model.write_bytes(compact(slim))
+        kept.add(slim["metadata"]["endpointPrefix"])
     for examples in data_dir.glob("*/*/examples-1.json"):
         examples.unlink()  # documentation only
-    kept = {path.name for path in data_dir.iterdir() if path.is_dir()}
     endpoints = data_dir / "endpoints.json"
     endpoints.write_bytes(compact(for_services(json.loads(endpoints.read_bytes()), kept)))
 

@@ -1,27 +1,38 @@
 """The layer's slimmed botocore data answers every question the function's clients ask exactly as the full
-data does (layers/dependencies/slim_botocore_data.py, run by the layer Makefile)."""
+data does (layers/dependencies/slim_botocore_data.py, run by the layer Makefile on what it keeps)."""
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
+import re
+import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import botocore
 import pytest
 from botocore.exceptions import BotoCoreError
 from botocore.loaders import create_loader
 from botocore.regions import EndpointResolver
 
-SCRIPT = Path(__file__).resolve().parents[2] / "layers" / "dependencies" / "slim_botocore_data.py"
-KEPT = {"cloudformation", "events", "s3", "sts", "xray"}  # the layer Makefile's BOTOCORE_SERVICES
+LAYER = Path(__file__).resolve().parents[2] / "layers" / "dependencies"
+
+
+def _kept_services() -> list[str]:
+    """The model directories the layer Makefile keeps (BOTOCORE_SERVICES)."""
+    found = re.search(r"^BOTOCORE_SERVICES \?= (.+)$", (LAYER / "Makefile").read_text(), re.MULTILINE)
+    assert found is not None
+    return found.group(1).split()
+
+
+KEPT = _kept_services()
 
 
 @pytest.fixture(scope="module")
 def slim() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("slim_botocore_data", SCRIPT)
+    spec = importlib.util.spec_from_file_location("slim_botocore_data", LAYER / "slim_botocore_data.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -34,13 +45,32 @@ def full_endpoints() -> dict[str, Any]:
     return dict(create_loader().load_data("endpoints"))
 
 
-def _regions(endpoints: dict[str, Any]) -> set[str]:
-    """Every region a partition names, every endpoint key of the kept services (fips-*, aws-global, ...) and
-    one region no partition lists but whose name its regex matches."""
-    regions = {"us-east-99", "cn-north-99", "eu-central-99"}
+@pytest.fixture(scope="module")
+def slimmed_data(slim: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """botocore's data pruned as the Makefile prunes it, then slimmed by the script's main()."""
+    source = Path(botocore.__file__).parent / "data"
+    data = tmp_path_factory.mktemp("botocore-data")
+    for service in KEPT:
+        shutil.copytree(source / service, data / service)
+    for top_level in source.glob("*.json"):
+        shutil.copy(top_level, data / top_level.name)
+    slim.main(data)
+    return data
+
+
+def _endpoint_prefixes(data: Path) -> set[str]:
+    loader = create_loader()
+    loader.search_paths.insert(0, str(data))
+    return {loader.load_service_model(service, "service-2")["metadata"]["endpointPrefix"] for service in KEPT}
+
+
+def _regions(endpoints: dict[str, Any], services: set[str]) -> set[str]:
+    """Every region a partition names, every endpoint key of the services (fips-*, aws-global, ...), regions
+    no partition lists whose names a partition's regex matches, and one that matches no partition."""
+    regions = {"us-east-99", "cn-north-99", "eu-central-99", "xx-nowhere-1"}
     for partition in endpoints["partitions"]:
         regions.update(partition["regions"])
-        for service in KEPT:
+        for service in services:
             regions.update(partition["services"].get(service, {}).get("endpoints", {}))
     return regions
 
@@ -55,28 +85,44 @@ def _resolve(resolver: EndpointResolver, service: str, region: str, *, dualstack
         return (type(error).__name__, str(error))
 
 
-def test_slim_endpoints_keep_only_the_layers_services_in_every_partition(
-    slim: ModuleType, full_endpoints: dict[str, Any]
+def test_slim_endpoints_keep_only_the_kept_models_services_in_every_partition(
+    slimmed_data: Path, full_endpoints: dict[str, Any]
 ) -> None:
-    slimmed = slim.for_services(copy.deepcopy(full_endpoints), KEPT)
+    slimmed = json.loads((slimmed_data / "endpoints.json").read_bytes())
+    prefixes = _endpoint_prefixes(slimmed_data)
     for partition, original in zip(slimmed["partitions"], full_endpoints["partitions"], strict=True):
-        assert set(partition["services"]) == KEPT & set(original["services"])
+        assert set(partition["services"]) == prefixes & set(original["services"])
         assert {k: v for k, v in partition.items() if k != "services"} == {
             k: v for k, v in original.items() if k != "services"
         }
     # Small enough to matter: the full file is parsed by every cold start's first client.
-    assert len(slim.compact(slimmed)) < len(json.dumps(full_endpoints)) / 10
+    assert (slimmed_data / "endpoints.json").stat().st_size < len(json.dumps(full_endpoints)) / 10
+
+
+def test_slim_endpoints_name_services_by_endpoint_prefix_not_by_model_directory(
+    slim: ModuleType, tmp_path: Path
+) -> None:
+    # cloudwatch's model lives in data/cloudwatch; endpoints.json knows it as "monitoring".
+    source = Path(botocore.__file__).parent / "data"
+    shutil.copytree(source / "cloudwatch", tmp_path / "cloudwatch")
+    shutil.copy(source / "endpoints.json", tmp_path / "endpoints.json")
+    slim.main(tmp_path)
+    slimmed = json.loads((tmp_path / "endpoints.json").read_bytes())
+    assert {name for p in slimmed["partitions"] for name in p["services"]} == {"monitoring"}
 
 
 def test_slim_endpoints_resolve_every_kept_service_as_the_full_data_does(
-    slim: ModuleType, full_endpoints: dict[str, Any]
+    slimmed_data: Path, full_endpoints: dict[str, Any]
 ) -> None:
     full = EndpointResolver(full_endpoints, uses_builtin_data=True)
-    slimmed = EndpointResolver(slim.for_services(copy.deepcopy(full_endpoints), KEPT), uses_builtin_data=True)
+    slimmed = EndpointResolver(
+        json.loads((slimmed_data / "endpoints.json").read_bytes()), uses_builtin_data=True
+    )
+    prefixes = _endpoint_prefixes(slimmed_data)
     compared = 0
-    for service in sorted(KEPT):
+    for service in sorted(prefixes):
         assert slimmed.get_available_endpoints(service) == full.get_available_endpoints(service)
-        for region in sorted(_regions(full_endpoints)):
+        for region in sorted(_regions(full_endpoints, prefixes)):
             for dualstack in (False, True):
                 for fips in (False, True):
                     expected = _resolve(full, service, region, dualstack=dualstack, fips=fips)

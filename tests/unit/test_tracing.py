@@ -28,11 +28,12 @@ def list_buckets():
         return type(error).__name__
 
 error = list_buckets()
-print(json.dumps({"error": error, "entities": sent}))
+import sys
+print(json.dumps({"error": error, "entities": sent, "asyncio_imported": "asyncio" in sys.modules}))
 """
 
 
-def test_tracer_records_a_subsegment_for_each_aws_call() -> None:
+def test_tracer_records_a_subsegment_for_each_aws_call_without_importing_asyncio() -> None:
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -63,3 +64,5 @@ def test_tracer_records_a_subsegment_for_each_aws_call() -> None:
     aws_calls = [entity for entity in report["entities"] if entity.get("namespace") == "aws"]
     assert [(call["name"], call["aws"]["operation"]) for call in aws_calls] == [("s3", "ListBuckets")]
     assert any(entity["name"].endswith("list_buckets") for entity in report["entities"])
+    # Why wrapt is pinned: 2.x imports asyncio at import time (~9 ms of every cold start).
+    assert report["asyncio_imported"] is False
