@@ -26,6 +26,7 @@ from emulation.aws_stack import CREDENTIALS, REGION, endpoint_environment, loopb
 
 EVENT_SOURCE = "cfn-hook-archive"
 DETAIL_TYPE = "CloudFormation Hook Invocation Failed"
+FAILED_STATUSES = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})  # the statuses that raise an event
 
 _CONTEXT = mp.get_context("spawn")
 _START_TIMEOUT_S = 60.0
@@ -146,7 +147,7 @@ class _EmulatorCommands:
 def _span(results: list[Any]) -> dict[str, Any]:
     return {
         "count": len(results),
-        "failures": sum(1 for r in results if r.status in {"HOOK_COMPLETE_FAILED", "HOOK_FAILED"}),
+        "failures": sum(1 for r in results if r.status in FAILED_STATUSES),
         "oldest": results[0].invoked_at if results else None,
         "newest": results[-1].invoked_at if results else None,
     }

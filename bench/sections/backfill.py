@@ -218,10 +218,7 @@ def _like_for_like_rows(section: Section, label: str, results: dict[str, list[ru
         "<= 1.15x",
         "met" if like_for_like <= FLOOR_TARGET else "missed",
     )
-    wrangler_with_events = [
-        w.invoke_s + fe.invoke_s - fe.result["paging_s"]
-        for w, fe in zip(results["wrangler"], results["floor_events"], strict=True)
-    ]
+    wrangler_with_events = _plus_publish_part(results["wrangler"], results["floor_events"])
     vs_wrangler = median(_ratio(e, w) for e, w in zip(events, wrangler_with_events, strict=True))
     section.row(
         f"backfill {label}: handler (archive + events) / awswrangler plus the bare PutEvents part of that "
@@ -232,10 +229,7 @@ def _like_for_like_rows(section: Section, label: str, results: dict[str, list[ru
     )
     # The handler parses InvokedAt natively, the floor with dateutil: against a floor that parses as the
     # handler does, plus the same publish part, what remains is the handler's own work.
-    tuned_with_events = [
-        ff.invoke_s + fe.invoke_s - fe.result["paging_s"]
-        for ff, fe in zip(results["floor_fast"], results["floor_events"], strict=True)
-    ]
+    tuned_with_events = _plus_publish_part(results["floor_fast"], results["floor_events"])
     vs_tuned = median(_ratio(e, t) for e, t in zip(events, tuned_with_events, strict=True))
     section.row(
         f"backfill {label}: handler (archive + events) / floor parsing timestamps as the handler does plus "
@@ -247,6 +241,16 @@ def _like_for_like_rows(section: Section, label: str, results: dict[str, list[ru
         "(bare boto3 doing only the two jobs, at once)",
         f"{overlap_vs_floor:.2f}x ({median(floor_overlap):.1f} s)",
     )
+
+
+def _publish_part(floor_events: runner.Outcome) -> float:
+    """The PutEvents part of a floor that sent the events after paging."""
+    return float(floor_events.invoke_s - floor_events.result["paging_s"])
+
+
+def _plus_publish_part(references: list[runner.Outcome], floor_events: list[runner.Outcome]) -> list[float]:
+    """Each repetition's reference time plus that repetition's bare PutEvents part (a sum of two runs)."""
+    return [r.invoke_s + _publish_part(fe) for r, fe in zip(references, floor_events, strict=True)]
 
 
 def _run_row(name: str, outcomes: list[runner.Outcome], floor: list[runner.Outcome]) -> tuple[str, ...]:
@@ -269,7 +273,7 @@ def _events_floor_note(
             )
     after, during = results["floor_events"], results["floor_overlap"]
     calls = after[0].result["put_events_calls"]
-    publish_s = median(o.invoke_s - o.result["paging_s"] for o in after)
+    publish_s = median(_publish_part(o) for o in after)
 
     def cpu(kind: str, server: str) -> float:
         return median(sample[server] for sample in server_cpu[kind])

@@ -14,12 +14,11 @@ import pyarrow.parquet as pq
 from bench import runner
 from bench.plan import PAGE_SIZE, Plan, budget_text
 from bench.report import Section, mb
-from bench.servers import Stack, remote_stack
+from bench.servers import FAILED_STATUSES, Stack, remote_stack
 from emulation.reconciliation import checkpoint_problems
 
 TARGET_BYTES = 400e6
 FLAT_TOLERANCE = 1.10  # "flat": the largest backlog peaks at most 10% above the smallest
-FAILED = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
 LATE_WINDOW = timedelta(seconds=900)  # the template's LATE_ARRIVAL_WINDOW_SECONDS
 
 
@@ -241,7 +240,7 @@ def check_invariant(stack: Stack, events_file: Path, *, newest: datetime) -> dic
             ids.extend(table.column("hook_result_id").to_pylist())
             statuses.extend(table.column("status").to_pylist())
     counts = Counter(ids)
-    failed = {i for i, status in zip(ids, statuses, strict=True) if status in FAILED}
+    failed = {i for i, status in zip(ids, statuses, strict=True) if status in FAILED_STATUSES}
     events = set(events_file.read_text().split()) if events_file.exists() else set()
     found = {
         "rows": len(ids),

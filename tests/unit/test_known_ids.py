@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from hook_archive.errors import CheckpointCorruptError
 from hook_archive.models.checkpoint import Checkpoint
-from hook_archive.models.known_ids import MAGIC, KnownIds, MalformedKnownIdsError
+from hook_archive.models.known_ids import MAGIC, RECORD_BYTES, KnownIds, MalformedKnownIdsError
 
 ids = st.text(min_size=1, max_size=40)
 batches = st.lists(st.dictionaries(ids, st.integers(0, 10**13), max_size=30), max_size=6)
@@ -44,13 +44,19 @@ def test_merging_and_pruning_matches_a_plain_dict(
     assert KnownIds.from_bytes(known.to_bytes()) == known
 
 
+def _stored_records(known: KnownIds, *, records_per_chunk: int) -> list[bytes]:
+    """The stored object's records (after the magic), cut into chunks of whole records."""
+    body = known.to_bytes()[len(MAGIC) :]
+    size = RECORD_BYTES * records_per_chunk
+    return [body[start : start + size] for start in range(0, len(body), size)]
+
+
 def test_stored_records_are_read_back_whatever_the_chunking_and_a_partial_record_is_refused() -> None:
     known = KnownIds.from_mapping({f"id-{index}": index for index in range(100)})
-    body = known.to_bytes()[len(MAGIC) :]
-    chunks = [body[start : start + 24 * 7] for start in range(0, len(body), 24 * 7)]
+    chunks = _stored_records(known, records_per_chunk=7)
     assert KnownIds.from_records(chunks, count=100) == known
     with pytest.raises(MalformedKnownIdsError, match="not whole 24-byte records"):
-        KnownIds.from_records([body[:-1]], count=100)
+        KnownIds.from_records([b"".join(chunks)[:-1]], count=100)
 
 
 def test_an_update_answers_membership_like_the_set_it_will_become() -> None:
@@ -117,8 +123,7 @@ def test_inline_ids_with_non_integer_positions_are_a_corrupt_checkpoint() -> Non
 
 def test_records_fill_arrays_preallocated_at_the_announced_count_and_a_wrong_count_is_refused() -> None:
     known = KnownIds.from_mapping({f"id-{index}": index for index in range(50)})
-    body = known.to_bytes()[len(MAGIC) :]
-    chunks = [body[start : start + 24 * 8] for start in range(0, len(body), 24 * 8)]
+    chunks = _stored_records(known, records_per_chunk=8)
     assert KnownIds.from_records(chunks, count=50) == known
     with pytest.raises(MalformedKnownIdsError, match="more than the 49 records announced"):
         KnownIds.from_records(chunks, count=49)
