@@ -90,7 +90,7 @@ def test_archiver_role_reaches_only_its_keys_its_bus_its_queue_and_the_hook_resu
     expected: dict[str, tuple[list[str], Any]] = {
         "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], "<ArchiverLogGroup.Arn>"),
         "Tracing": (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*"),
-        "ReadHookResults": (["cloudformation:GetHookResult", "cloudformation:ListHookResults"], "*"),
+        "ReadHookResults": (["cloudformation:GetHookResult", "cloudformation:ListAllHookResults"], "*"),
         "Checkpoint": (
             ["s3:GetObject", "s3:PutObject"],
             f"arn:{PARTITION}:s3:::{bucket}/{prefix}/_state/{ACCOUNT_ID}/{REGION}/checkpoint.json",
