@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from emulation.cfn_stack import Stack
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "template.yaml"
 
@@ -61,7 +63,7 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     environment: dict[str, Any]  # literal values as strings; intrinsics left as mappings
-    parameter_defaults: dict[str, str]  # template parameters' defaults, for `!Ref Parameter` values
+    template: dict[str, Any]  # the whole template, to resolve intrinsics as a deployment would
 
     @property
     def module_name(self) -> str:
@@ -87,26 +89,30 @@ def function_spec(
         timeout_seconds=int(properties.get("Timeout", globals_.get("Timeout", 3))),
         memory_mb=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
         environment=dict(variables),
-        parameter_defaults={
-            name: str(parameter["Default"])
-            for name, parameter in document.get("Parameters", {}).items()
-            if "Default" in parameter
-        },
+        template=dict(document),
     )
 
 
-def resolved_environment(spec: FunctionSpec, values: Mapping[str, str]) -> dict[str, str]:
-    """The template's variables: `values` first, then literals, then `!Ref` to a parameter's default."""
+def resolved_environment(
+    spec: FunctionSpec, values: Mapping[str, str], *, stack: Stack | None = None
+) -> dict[str, str]:
+    """The template's variables: `values` first, then each declared value with its intrinsics resolved as
+    `stack` (a deployment of the template; by default its parameter defaults) would resolve them."""
+    deployment = stack or Stack(spec.template)
     environment: dict[str, str] = {}
     for name, value in spec.environment.items():
         if name in values:
             environment[name] = values[name]
-        elif isinstance(value, str | int | float | bool):
-            environment[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        elif isinstance(value, dict) and value.get("Ref") in spec.parameter_defaults:
-            environment[name] = spec.parameter_defaults[value["Ref"]]
-        else:
-            raise KeyError(f"{spec.logical_id}: environment variable {name} is {value!r}; give it a value")
+            continue
+        resolved = deployment.resolve(value)
+        if not isinstance(resolved, str | int | float | bool) or (
+            isinstance(resolved, str) and resolved.startswith("<")
+        ):
+            raise KeyError(
+                f"{spec.logical_id}: environment variable {name} is {value!r}, which resolves to "
+                f"{resolved!r}; give it a value or a physical id"
+            )
+        environment[name] = str(resolved).lower() if isinstance(resolved, bool) else str(resolved)
     unknown = set(values) - set(spec.environment)
     if unknown:
         raise KeyError(
