@@ -10,8 +10,8 @@ Makefile deleted the others, so botocore could not create their clients anyway) 
 regions and defaults, without indentation: ~28 kB. What the legacy resolver answers for a kept service
 does not change (tests/unit/test_layer_data.py compares every region and variant).
 
-Nothing else changes: keys, shapes and rules stay equal as JSON values (the layer tests build clients
-from the result).
+Nothing else changes: keys, shapes and rules stay equal as JSON values, and the documentation botocore
+reads when it calls an API (`clientContextParams`) stays (the layer tests make calls through the result).
 """
 
 from __future__ import annotations
@@ -22,11 +22,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# Where botocore reads `documentation` at call time, not only for help(): S3's endpoint resolution indexes
+# it in ServiceModel.client_context_parameters on every call. These few entries keep it.
+_READ_AT_CALL_TIME = frozenset({"clientContextParams"})
+
 
 def without_documentation(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            key: without_documentation(item)
+            key: item if key in _READ_AT_CALL_TIME else without_documentation(item)
             for key, item in value.items()
             if not (key == "documentation" and isinstance(item, str))
         }

@@ -134,3 +134,38 @@ def test_slim_endpoints_resolve_every_kept_service_as_the_full_data_does(
                     )
                     compared += isinstance(expected, dict)
     assert compared > 500  # the comparison really ran over resolvable endpoints
+
+
+# One call of each kept service, as the function (or the X-Ray SDK) makes it.
+CALLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cloudformation": ("list_hook_results", {}),
+    "s3": ("get_object", {"Bucket": "archive", "Key": "hook-results/_state/checkpoint.json"}),
+    "events": ("put_events", {"Entries": [{"Source": "s", "DetailType": "d", "Detail": "{}"}]}),
+    "sts": ("get_caller_identity", {}),
+    "xray": ("put_trace_segments", {"TraceSegmentDocuments": ["{}"]}),
+}
+
+
+@pytest.mark.parametrize("service", KEPT)
+def test_clients_on_the_slim_models_make_calls_as_on_the_full_ones(slimmed_data: Path, service: str) -> None:
+    # Endpoint resolution reads the models' client context parameters at every call (S3's carry a
+    # `documentation` that botocore indexes): building a client is not enough, a call must go through.
+    import botocore.session  # noqa: PLC0415
+    from botocore.stub import Stubber  # noqa: PLC0415
+
+    session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.insert(0, str(slimmed_data))
+    client = session.create_client(
+        service,
+        region_name="eu-west-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",  # noqa: S106
+    )
+    full = botocore.session.get_session().get_service_model(service)
+    assert [p.name for p in client.meta.service_model.client_context_parameters] == [
+        p.name for p in full.client_context_parameters
+    ]
+    method, request = CALLS[service]
+    with Stubber(client) as stubber:
+        stubber.add_response(method, {}, request)
+        getattr(client, method)(**request)  # endpoint resolution and serialization run for real
