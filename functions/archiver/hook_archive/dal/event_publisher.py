@@ -29,6 +29,12 @@ RETRYABLE_ENTRY_CODES = frozenset(
         "LimitExceededException",
     }
 )
+# Not retried within the run (the same call would fail again) but kept for the next one: they end when the
+# role or the bus policy is fixed (PutEventsResultEntry's authorization codes), and a notification is not
+# worth losing to a permission mistake.
+KEPT_FOR_NEXT_RUN_ENTRY_CODES = frozenset(
+    {"AccessDeniedException", "NotAuthorizedForSourceException", "NotAuthorizedForDetailTypeException"}
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,8 @@ class EventBridgePublisher:
                     retry.append(envelope)
                     last_errors[id(envelope)] = (code, result.get("ErrorMessage", ""))
                 else:
-                    outcome.failed.append(FailedEntry(envelope, code, result.get("ErrorMessage", ""), False))
+                    kept = code in KEPT_FOR_NEXT_RUN_ENTRY_CODES
+                    outcome.failed.append(FailedEntry(envelope, code, result.get("ErrorMessage", ""), kept))
             if not retry:
                 return
             if attempt == self._entry_attempts:

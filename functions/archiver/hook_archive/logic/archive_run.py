@@ -232,8 +232,9 @@ def _report_errors(report: RunReport, scan_error: HookResultsError | None) -> No
     if scan_error is not None:
         report.errors.append(str(scan_error))
     if report.events_failed:
+        codes = ", ".join(f"{code}: {count}" for code, count in sorted(report.event_error_codes.items()))
         report.errors.append(
-            f"{report.events_failed} failure event(s) not delivered: "
+            f"{report.events_failed} failure event(s) not delivered ({codes}): "
             f"{report.events_outboxed} kept in the outbox for the next run, "
             f"{report.events_dropped} dropped (see the error log)"
         )
@@ -438,6 +439,8 @@ def _publish(run: _Run, previous_outbox: list[OutboxEntry], archived_at_ms: int)
         failed_events.extend(outcome.failed)
     run.report.events_failed = len(failed_events)
     for failed in failed_events:
+        codes = run.report.event_error_codes
+        codes[failed.error_code] = codes.get(failed.error_code, 0) + 1
         hook_result_id, tries = attempts[id(failed.envelope)]
         if failed.retryable and len(outbox) < settings.max_outbox:
             outbox.append(_outbox_entry(hook_result_id, failed.envelope, tries + 1))

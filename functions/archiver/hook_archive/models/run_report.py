@@ -33,6 +33,7 @@ class RunReport:
     events_outboxed: int = 0
     events_dropped: int = 0
     events_deferred: int = 0
+    event_error_codes: dict[str, int] = field(default_factory=dict)  # of the events not delivered
     enriched: int = 0
     enrichment_unavailable: int = 0
     objects_written: int = 0
