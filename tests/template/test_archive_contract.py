@@ -24,12 +24,13 @@ DETAIL_SCHEMA = REPO_ROOT / "schemas" / "hook-failure-event.v1.json"
 JAVA_TO_STRPTIME = {"yyyy-MM-dd": "%Y-%m-%d"}
 
 
-def stack_for(aws: LocalAws, **parameters: str) -> Stack:
+def stack_for(aws: LocalAws, *, stack_name: str = "cfn-hook-archive", **parameters: str) -> Stack:
     """The stack as deployed into the local AWS: its bucket, bus and prefix are the harness's."""
     return Stack(
         transformed(),
         parameters={"ArchivePrefix": ARCHIVE_PREFIX, "EventBusName": aws.bus_name, **parameters},
         physical_ids={"ArchiveBucket": aws.bucket},
+        stack_name=stack_name,
     )
 
 
@@ -186,7 +187,11 @@ def _emf_blobs(output: str) -> list[dict[str, Any]]:
 def test_a_real_run_publishes_the_metrics_the_alarms_and_dashboard_read(
     aws: LocalAws, archiver: ArchiverHarness, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack = stack_for(aws)
+    # Given a stack not named like the product, whose function's environment sets the service dimension
+    stack = stack_for(aws, stack_name="hook-archive-team-a")
+    variables = stack.properties("ArchiverFunction")["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "hook-archive-team-a"
+    archiver.settings["POWERTOOLS_SERVICE_NAME"] = variables["POWERTOOLS_SERVICE_NAME"]
     seed_history(aws, days=2, per_day=20)
     capsys.readouterr()
     archiver.run()
@@ -211,6 +216,10 @@ def test_a_real_run_publishes_the_metrics_the_alarms_and_dashboard_read(
     assert charted - {"RunsFailed", "RunsSkipped"} <= set(published)
     for name in charted & set(published):
         assert published[name]["namespace"] == namespace
+        assert published[name]["dimensions"] == {"service": "hook-archive-team-a"}
+    for metric in dashboard:
+        if metric[0] == namespace:
+            assert metric[2:4] == ["service", "hook-archive-team-a"]
 
 
 def test_example_event_file_is_a_failure_event_the_example_rule_routes(aws: LocalAws) -> None:

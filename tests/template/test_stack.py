@@ -16,14 +16,20 @@ from hook_archive.models.config import ENVIRONMENT_VARIABLES
 from hook_archive.models.failure_event import DETAIL_TYPE
 from tests.template.cfn import ACCOUNT_ID, PARTITION, REGION, REPO_ROOT, Stack, dashboard_metrics, transformed
 from tests.template.event_schema import registry_schema_text
+from tests.template.rules import RULE_FUNCTIONS, functions_used, refusals
 
 QUERIES = REPO_ROOT / "queries"
 HANDLER = REPO_ROOT / "functions" / "archiver" / "hook_archive" / "handlers" / "archive_run.py"
 FUNCTION = "ArchiverFunction"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 HOOKS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/9876fedc-12ab-34cd-56ef-1234567890ab"
+OTHER_REGION = "eu-west-1"
+OTHER_REGION_KEY = f"arn:aws:kms:{OTHER_REGION}:{ACCOUNT_ID}:key/5555eeee-12ab-34cd-56ef-1234567890ab"
+RESULTS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/7777aaaa-12ab-34cd-56ef-1234567890ab"
+STACK_NAME = "hook-archive-prod"  # not the product's name, so nothing passes by naming the product instead
 
-# Every optional feature off (the defaults) and every one on: the statements below must hold for both.
+# Every optional feature off (the defaults), every one on, and a central archive in another region: the
+# statements below must hold for each.
 DEFAULTS: dict[str, str] = {}
 EVERYTHING = {
     "ExistingArchiveBucketName": "central-hook-archive",
@@ -36,13 +42,25 @@ EVERYTHING = {
     "BlockingHookTypeName": "MyOrg::Guard::S3Encryption",
     "AlarmEmail": "oncall@example.com",
     "EventBusName": "hooks",
+    "EventSource": "org.platform.hook-archive",
+    "ReservedConcurrency": "1",
 }
-DEPLOYMENTS = {"defaults": DEFAULTS, "everything": EVERYTHING}
+CENTRAL_ARCHIVE_ELSEWHERE = {
+    "ExistingArchiveBucketName": "central-hook-archive",
+    "ArchiveBucketRegion": OTHER_REGION,
+    "KmsKeyArn": OTHER_REGION_KEY,
+    "HookResultsKmsKeyArn": HOOKS_KEY,
+}
+DEPLOYMENTS = {
+    "defaults": DEFAULTS,
+    "everything": EVERYTHING,
+    "central-archive-elsewhere": CENTRAL_ARCHIVE_ELSEWHERE,
+}
 
 
 @pytest.fixture(params=list(DEPLOYMENTS))
 def stack(request: pytest.FixtureRequest) -> Stack:
-    return Stack(transformed(), parameters=DEPLOYMENTS[request.param])
+    return Stack(transformed(), parameters=DEPLOYMENTS[request.param], stack_name=STACK_NAME)
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
@@ -66,7 +84,7 @@ def test_no_policy_allows_a_wildcard_action_and_denies_use_whole_services_only_f
 
 def test_no_role_attaches_a_managed_policy(stack: Stack) -> None:
     roles = stack.resources("AWS::IAM::Role")
-    assert set(roles) == {"ArchiverRole", "ArchiverFunctionScheduleRole"}
+    assert set(roles) == {"ArchiverRole", "ArchiverScheduleRole"}
     for role in roles.values():
         assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -111,20 +129,92 @@ def test_archiver_role_reaches_only_its_keys_its_bus_its_queue_and_the_hook_resu
         "FailedInvocations": (["sqs:SendMessage"], "<DeadLetterQueue.Arn>"),
     }
     if stack.values["KmsKeyArn"]:
-        expected["ArchiveKey"] = (["kms:Decrypt", "kms:GenerateDataKey"], KEY)
+        expected["ArchiveKey"] = (["kms:Decrypt", "kms:GenerateDataKey"], stack.values["KmsKeyArn"])
+        # S3 uses the key in the bucket's region, which for a central archive need not be the stack's.
+        bucket_region = stack.values["ArchiveBucketRegion"] or REGION
         assert statements["ArchiveKey"]["Condition"] == {
-            "StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+            "StringEquals": {"kms:ViaService": f"s3.{bucket_region}.amazonaws.com"}
         }
     if stack.values["HookResultsKmsKeyArn"]:
         expected["HookResultsKey"] = (["kms:Decrypt"], HOOKS_KEY)
+        # Only through CloudFormation, as the Hooks user guide's key policy grants roles kms:Decrypt:
+        # https://docs.aws.amazon.com/cloudformation-cli/latest/hooks-userguide/hooks-kms-key-policy.html
+        assert statements["HookResultsKey"]["Condition"] == {
+            "StringEquals": {"kms:ViaService": f"cloudformation.{REGION}.amazonaws.com"}
+        }
     assert granted == expected
     assert statements["ReadHookResults"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": REGION}}
+    # EventBridge authorizes each entry of a PutEvents call on its own source and detail-type (an entry
+    # with another source fails with NotAuthorizedForSourceException):
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html
+    assert statements["FailureEvents"]["Condition"] == {
+        "StringEquals": {"events:source": stack.values["EventSource"], "events:detail-type": DETAIL_TYPE}
+    }
 
 
-# Which keys each adapter's S3 calls touch, and the IAM action of each API call that differs from its name.
-# Every S3 call an adapter makes must be allowed on at least one kind of key it touches.
-ADAPTER_KEYS = {"archive_writer.py": ["data"], "checkpoint_store.py": ["checkpoint", "known_ids"]}
-IAM_ACTION_OF = {"s3:DeleteObjects": "s3:DeleteObject", "s3:HeadObject": "s3:GetObject"}
+def test_a_central_archive_in_another_region_is_reached_through_s3_of_that_region() -> None:
+    def via_service(bucket_region: str) -> dict[str, str]:
+        parameters = {**CENTRAL_ARCHIVE_ELSEWHERE, "ArchiveBucketRegion": bucket_region}
+        statements = _role_statements(Stack(transformed(), parameters=parameters), "ArchiverRole")
+        condition: dict[str, str] = statements["ArchiveKey"]["Condition"]["StringEquals"]
+        return condition
+
+    assert via_service("") == {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    assert via_service(REGION) == {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    assert via_service(OTHER_REGION) == {"kms:ViaService": f"s3.{OTHER_REGION}.amazonaws.com"}
+
+
+def test_archive_bucket_region_pattern_accepts_every_s3_region_botocore_knows() -> None:
+    import botocore.session  # noqa: PLC0415
+
+    session = botocore.session.get_session()
+    regions = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("s3", partition)
+    }
+    assert {"us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1"} <= regions
+    pattern = re.compile(transformed()["Parameters"]["ArchiveBucketRegion"]["AllowedPattern"])
+    assert [region for region in sorted(regions) if not pattern.fullmatch(region)] == []
+    for wrong in ["EU-WEST-1", "eu-west", "s3.eu-west-1", "eu_west_1", "arn:aws:s3:::bucket"]:
+        assert not pattern.fullmatch(wrong), wrong
+
+
+# What the local IAM policy evaluator enforces: a condition it could not evaluate would go unenforced there.
+EVALUATED_OPERATORS = {
+    "StringEquals",
+    "StringNotEquals",
+    "StringLike",
+    "StringNotLike",
+    "ArnEquals",
+    "ArnLike",
+    "Bool",
+    "Null",
+}
+EVALUATED_KEYS = {
+    "aws:RequestedRegion",
+    "aws:SecureTransport",
+    "aws:PrincipalAccount",
+    "aws:PrincipalArn",
+    "aws:SourceAccount",
+    "events:source",
+    "events:detail-type",
+    "kms:ViaService",
+    "kms:CallerAccount",
+}
+
+
+def test_archiver_role_conditions_use_only_operators_and_keys_the_local_evaluator_enforces(
+    stack: Stack,
+) -> None:
+    for sid, statement in _role_statements(stack, "ArchiverRole").items():
+        for operator, keys in statement.get("Condition", {}).items():
+            qualifier, _, name = operator.rpartition(":")
+            assert qualifier in {"", "ForAnyValue", "ForAllValues"}, (sid, operator)
+            assert name.removesuffix("IfExists") in EVALUATED_OPERATORS, (sid, operator)
+            assert set(keys) <= EVALUATED_KEYS, (sid, keys)
+
+
 SERVICE_OF_ADAPTER = {
     "archive_writer.py": "s3",
     "checkpoint_store.py": "s3",
@@ -133,12 +223,16 @@ SERVICE_OF_ADAPTER = {
 }
 
 
-def _called_actions() -> dict[str, set[str]]:
-    """IAM actions of every AWS call in dal/, by adapter file (boto3 method names mapped by botocore)."""
+def test_every_call_the_adapters_make_has_its_iam_action_in_the_local_stacks_table() -> None:
+    # An operation's IAM action is not always its name (ListHookResults unfiltered is
+    # cloudformation:ListAllHookResults): the table in emulation/authorization/action_map.py says which, and
+    # the local stack authorizes every call by it, so the integration and fault tiers run under the role.
     import botocore.session  # noqa: PLC0415
 
+    from emulation.authorization.action_map import ACTIONS  # noqa: PLC0415
+
     session = botocore.session.get_session()
-    called: dict[str, set[str]] = {}
+    called: set[tuple[str, str]] = set()
     for path in sorted((REPO_ROOT / "functions" / "archiver" / "hook_archive" / "dal").glob("*.py")):
         methods = set(re.findall(r"_client\.([a-z_]+)\(", path.read_text()))
         if not methods:
@@ -146,49 +240,10 @@ def _called_actions() -> dict[str, set[str]]:
         service = SERVICE_OF_ADAPTER[path.name]
         model = session.get_service_model(service)
         by_method = {re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower(): name for name in model.operation_names}
-        prefix = model.metadata.get("signingName", service)
-        actions = {f"{prefix}:{by_method[method]}" for method in methods}
-        called[path.name] = {IAM_ACTION_OF.get(action, action) for action in actions}
-    return called
-
-
-def test_every_call_the_adapters_make_is_allowed_on_the_keys_it_touches() -> None:
-    from datetime import date  # noqa: PLC0415
-
-    from hook_archive.logic.partitioning import archive_key, checkpoint_key, known_ids_prefix  # noqa: PLC0415
-
-    stack = Stack(transformed(), physical_ids={"ArchiveBucket": "archive"})
-    statements = list(_role_statements(stack, "ArchiverRole").values())
-    prefix = stack.values["ArchivePrefix"]
-    keys = {
-        "data": archive_key(prefix, date(2026, 1, 31), account_id=ACCOUNT_ID, region=REGION, sequence=7),
-        "checkpoint": checkpoint_key(prefix, account_id=ACCOUNT_ID, region=REGION),
-        "known_ids": known_ids_prefix(prefix, account_id=ACCOUNT_ID, region=REGION) + "ab" * 32 + ".bin",
-    }
-
-    def allowed(action: str, resource: str) -> bool:
-        for statement in statements:
-            resources = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
-            if action in _actions(statement) and any(
-                re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), resource) for pattern in resources
-            ):
-                return True
-        return False
-
-    called = _called_actions()
-    assert set(called) == set(SERVICE_OF_ADAPTER)
-    for adapter, actions in called.items():
-        for action in actions:
-            resources = {
-                "s3": [f"arn:aws:s3:::archive/{keys[kind]}" for kind in ADAPTER_KEYS.get(adapter, [])],
-                "events": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{stack.values['EventBusName']}"],
-                "cloudformation": [f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:hook-result/any"],
-            }[SERVICE_OF_ADAPTER[adapter]]
-            assert any(allowed(action, resource) for resource in resources), (
-                f"{adapter} calls {action} on {resources}, which the role denies"
-            )
+        signing_name = model.metadata.get("signingName", service)
+        called |= {(signing_name, by_method[method]) for method in methods}
+    assert {service for service, _ in called} == set(SERVICE_OF_ADAPTER.values())
+    assert called <= set(ACTIONS), called - set(ACTIONS)
 
 
 def test_the_keys_the_role_allows_are_the_keys_the_writer_uses() -> None:
@@ -229,18 +284,54 @@ def test_schedule_invokes_the_archiver_at_the_rate_parameter_with_a_scheduled_ev
     scheduled_tick = json.loads((REPO_ROOT / "events" / "scheduled_tick.json").read_text())
     payload = json.loads(target["Input"])
     assert payload.keys() == scheduled_tick.keys()
-    role = target["RoleArn"].strip("<>").split(".")[0]
-    (invoke,) = [s for s in _role_statements(stack, role).values() if "lambda:InvokeFunction" in _actions(s)]
-    assert invoke["Resource"] == f"<{FUNCTION}.Arn>"
-    assert stack.properties(role)["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
-        "Service": ["scheduler.amazonaws.com"]
+    assert target["RoleArn"] == "<ArchiverScheduleRole.Arn>"
+
+
+def test_schedule_role_trusts_scheduler_for_this_account_only_and_reaches_only_the_function_and_queue(
+    stack: Stack,
+) -> None:
+    # SAM's generated ScheduleV2 role has no aws:SourceAccount; the confused-deputy guidance asks for it:
+    # https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html
+    (trust,) = stack.properties("ArchiverScheduleRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == {
+        "Effect": "Allow",
+        "Principal": {"Service": "scheduler.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}},
+    }
+    (schedule,) = stack.resources("AWS::Scheduler::Schedule").values()
+    target = schedule["Properties"]["Target"]
+    granted = {
+        sid: (_actions(statement), statement["Resource"])
+        for sid, statement in _role_statements(stack, "ArchiverScheduleRole").items()
+    }
+    assert granted == {
+        "InvokeArchiver": (["lambda:InvokeFunction"], target["Arn"]),
+        "UndeliveredTicks": (["sqs:SendMessage"], target["DeadLetterConfig"]["Arn"]),
     }
 
 
-def test_function_runs_one_at_a_time_traced_with_its_layer_logs_and_failure_destination() -> None:
+def test_reserved_concurrency_is_left_out_by_default_and_reserves_what_the_parameter_asks() -> None:
+    # Lambda keeps 100 of the account's concurrency unreserved, so any reservation fails stack creation in
+    # an account whose quota is 10; and 0 would throttle every invocation, so 0 means "no reservation":
+    # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+    def reserved(parameters: dict[str, str]) -> Any:
+        return (
+            Stack(transformed(), parameters=parameters)
+            .properties(FUNCTION)
+            .get("ReservedConcurrentExecutions")
+        )
+
+    assert reserved({}) is None
+    assert reserved({"ReservedConcurrency": "0"}) is None
+    assert reserved({"ReservedConcurrency": "1"}) == "1"
+    assert reserved({"ReservedConcurrency": "5"}) == "5"
+    assert transformed()["Parameters"]["ReservedConcurrency"]["MinValue"] == 0
+
+
+def test_function_is_traced_with_its_layer_logs_and_failure_destination() -> None:
     stack = Stack(transformed())
     function = stack.properties(FUNCTION)
-    assert function["ReservedConcurrentExecutions"] == 1
     assert function["Runtime"] == "python3.13"
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["Role"] == "<ArchiverRole.Arn>"
@@ -319,6 +410,46 @@ def test_named_query_texts_are_the_files_in_queries(stack: Stack) -> None:
         assert properties["WorkGroup"] == "<AthenaWorkGroup>"
 
 
+def _athena_results_key(stack: Stack) -> str | None:
+    """The key of the Athena results bucket (always in the stack's region), or None for SSE-S3."""
+    if stack.values["AthenaResultsKmsKeyArn"]:
+        return stack.values["AthenaResultsKmsKeyArn"]
+    if stack.values["ArchiveBucketRegion"] in {"", REGION}:
+        return stack.values["KmsKeyArn"] or None
+    return None  # the archive's key is in another region: S3 could not use it for this bucket
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected_key"),
+    [
+        ({}, None),
+        ({"KmsKeyArn": KEY}, KEY),
+        ({"ExistingArchiveBucketName": "central", "ArchiveBucketRegion": REGION, "KmsKeyArn": KEY}, KEY),
+        (CENTRAL_ARCHIVE_ELSEWHERE, None),
+        ({**CENTRAL_ARCHIVE_ELSEWHERE, "AthenaResultsKmsKeyArn": RESULTS_KEY}, RESULTS_KEY),
+        ({"KmsKeyArn": KEY, "AthenaResultsKmsKeyArn": RESULTS_KEY}, RESULTS_KEY),
+        ({"AthenaResultsKmsKeyArn": RESULTS_KEY}, RESULTS_KEY),
+    ],
+)
+def test_athena_results_never_use_a_key_from_another_region(
+    parameters: dict[str, str], expected_key: str | None
+) -> None:
+    stack = Stack(transformed(), parameters=parameters)
+    (rule,) = stack.properties("AthenaResultsBucket")["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    workgroup = stack.properties("AthenaWorkGroup")["WorkGroupConfiguration"]["ResultConfiguration"]
+    if expected_key is None:
+        assert rule == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        assert workgroup["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    else:
+        assert expected_key.split(":")[3] == REGION
+        assert rule == {
+            "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": expected_key},
+            "BucketKeyEnabled": True,
+        }
+        assert workgroup["EncryptionConfiguration"] == {"EncryptionOption": "SSE_KMS", "KmsKey": expected_key}
+    assert _athena_results_key(stack) == expected_key
+
+
 def test_athena_workgroup_encrypts_results_enforces_its_settings_and_cuts_off_large_scans(
     stack: Stack,
 ) -> None:
@@ -326,16 +457,16 @@ def test_athena_workgroup_encrypts_results_enforces_its_settings_and_cuts_off_la
     assert configuration["EnforceWorkGroupConfiguration"] is True
     assert int(configuration["BytesScannedCutoffPerQuery"]) == int(stack.values["AthenaBytesScannedCutoff"])
     encryption = configuration["ResultConfiguration"]["EncryptionConfiguration"]
-    expected = (
-        {"EncryptionOption": "SSE_KMS", "KmsKey": KEY}
-        if stack.values["KmsKeyArn"]
-        else {"EncryptionOption": "SSE_S3"}
+    key = _athena_results_key(stack)
+    assert encryption == (
+        {"EncryptionOption": "SSE_KMS", "KmsKey": key} if key else {"EncryptionOption": "SSE_S3"}
     )
-    assert encryption == expected
     assert configuration["ResultConfiguration"]["OutputLocation"].startswith("s3://<AthenaResultsBucket>/")
 
 
-def test_created_buckets_encrypt_block_public_access_version_and_deny_plain_http(stack: Stack) -> None:
+def test_created_buckets_encrypt_block_public_access_version_and_keep_denying_plain_http(
+    stack: Stack,
+) -> None:
     buckets = stack.resources("AWS::S3::Bucket")
     expected = {"AthenaResultsBucket"} | (
         set() if stack.values["ExistingArchiveBucketName"] else {"ArchiveBucket"}
@@ -344,13 +475,20 @@ def test_created_buckets_encrypt_block_public_access_version_and_deny_plain_http
     policies = {
         policy["Properties"]["Bucket"]: policy for policy in stack.resources("AWS::S3::BucketPolicy").values()
     }
+    keys = {
+        "ArchiveBucket": stack.values["KmsKeyArn"] or None,
+        "AthenaResultsBucket": _athena_results_key(stack),
+    }
     for logical_id, bucket in buckets.items():
         properties = bucket["Properties"]
         assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
         (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-        if stack.values["KmsKeyArn"]:
+        if keys[logical_id]:
             assert rule == {
-                "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY},
+                "ServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": "aws:kms",
+                    "KMSMasterKeyID": keys[logical_id],
+                },
                 "BucketKeyEnabled": True,
             }
         else:
@@ -359,9 +497,12 @@ def test_created_buckets_encrypt_block_public_access_version_and_deny_plain_http
         assert len(properties["PublicAccessBlockConfiguration"]) == 4
         assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
         assert ("LoggingConfiguration" in properties) == bool(stack.values["AccessLogsBucketName"])
-        (deny,) = policies[f"<{logical_id}>"]["Properties"]["PolicyDocument"]["Statement"]
+        policy = policies[f"<{logical_id}>"]
+        (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
         assert deny["Effect"] == "Deny"
         assert deny["Resource"] == [f"<{logical_id}.Arn>", f"<{logical_id}.Arn>/*"]
+        # A retained bucket keeps its TLS-only policy: deleting the stack must not open it to plain HTTP.
+        assert policy["DeletionPolicy"] == policy["UpdateReplacePolicy"] == "Retain"
 
 
 def test_archive_lifecycle_never_touches_checkpoints_and_is_off_by_default() -> None:
@@ -381,6 +522,70 @@ def test_archive_lifecycle_never_touches_checkpoints_and_is_off_by_default() -> 
     for rule_id in ("archive-transition", "archive-expiration"):
         assert everything[rule_id]["Prefix"] == "hook-results/dt="
         assert not checkpoint.startswith(everything[rule_id]["Prefix"])
+
+
+def test_rules_use_only_the_rule_functions_cloudformation_documents() -> None:
+    # Rules take Fn::And/Contains/EachMemberEquals/EachMemberIn/Equals/Not/Or/RefAll/ValueOf/ValueOfAll and
+    # Ref, nothing else (no Fn::Select/Split to take an ARN apart: key regions are the preflight's job):
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html
+    rules = transformed()["Rules"]
+    assert rules
+    for name, rule in rules.items():
+        assert set(rule) <= {"RuleCondition", "Assertions"}, name
+        assert all(set(assertion) == {"Assert", "AssertDescription"} for assertion in rule["Assertions"]), (
+            name
+        )
+        assert set(functions_used(rule)) <= RULE_FUNCTIONS | {"Ref"}, name
+
+
+def test_every_deployment_these_tests_use_passes_the_rules() -> None:
+    for name, parameters in DEPLOYMENTS.items():
+        assert refusals(Stack(transformed(), parameters=parameters)) == [], name
+
+
+def test_rules_refuse_an_archive_bucket_region_without_an_existing_bucket() -> None:
+    (refusal,) = refusals(Stack(transformed(), parameters={"ArchiveBucketRegion": OTHER_REGION}))
+    assert "ExistingArchiveBucketName" in refusal
+    assert refusals(Stack(transformed(), parameters=CENTRAL_ARCHIVE_ELSEWHERE)) == []
+
+
+# S3 refuses lifecycle transitions to S3 Standard-IA or One Zone-IA of objects younger than 30 days:
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html
+@pytest.mark.parametrize("storage_class", ["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR"])
+def test_rules_refuse_infrequent_access_transitions_before_30_days_at_deploy_time(storage_class: str) -> None:
+    template = transformed()
+
+    def refused(days: int) -> bool:
+        parameters = {"ArchiveTransitionStorageClass": storage_class, "ArchiveTransitionDays": str(days)}
+        return bool(refusals(Stack(template, parameters=parameters)))
+
+    infrequent_access = storage_class in {"STANDARD_IA", "ONEZONE_IA"}
+    assert [day for day in range(400) if refused(day)] == (list(range(1, 30)) if infrequent_access else [])
+
+
+def test_event_source_pattern_accepts_only_what_an_event_source_and_the_schema_name_accept() -> None:
+    # PutEvents Source: 1 to 256 characters, the aws. prefix reserved:
+    # https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsRequestEntry.html
+    # Schema name <EventSource>@CloudFormationHookInvocationFailed: AWS's reference states no pattern
+    # (https://docs.aws.amazon.com/eventbridge/latest/schema-reference/v1-registries-name-registryname-schemas-name-schemaname.html);
+    # the service takes up to 385 letters, digits, '.', '-', '_' and '@', as the Terraform provider documents:
+    # https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/schemas_schema
+    parameters = transformed()["Parameters"]
+    pattern = re.compile(parameters["EventSource"]["AllowedPattern"])
+    refused_as_source = ["", "x" * 257, "aws.hooks", "aws.cloudformation"]
+    refused_in_schema_name = ["org/hooks", "my hooks", "hooks:prod", "hooks#1", "crochet-ü", "a+b"]
+    refused_by_choice = ["team@hooks"]  # a second @ would make <source>@<detail-type> ambiguous
+    accepted = [parameters["EventSource"]["Default"], "org.platform.hook-archive", "Team_Hooks-2", "x" * 256]
+    for value in refused_as_source + refused_in_schema_name + refused_by_choice:
+        assert not pattern.fullmatch(value), value
+    for value in accepted:
+        assert pattern.fullmatch(value), value
+        schema_name = Stack(transformed(), parameters={"EventSource": value}).properties(
+            "HookFailureEventSchema"
+        )["SchemaName"]
+        assert schema_name == f"{value}@CloudFormationHookInvocationFailed"
+        assert re.fullmatch(r"[A-Za-z0-9._-]+@[A-Za-z0-9]+", schema_name)
+        assert len(schema_name) <= 385
 
 
 def test_event_schema_is_the_envelope_around_the_repo_detail_schema() -> None:
@@ -437,6 +642,7 @@ def test_alarms_and_dashboard_read_metrics_the_handler_emits_in_its_namespace(st
     variables = stack.properties(FUNCTION)["Environment"]["Variables"]
     namespace = variables["POWERTOOLS_METRICS_NAMESPACE"]
     service = variables["POWERTOOLS_SERVICE_NAME"]
+    assert service == STACK_NAME  # the stack's own dimension: see the two-stacks test below
     emitted = _emitted_metric_names()
     assert {"RunsSucceeded", "RunsFailed", "RunsSkipped", "ResultsArchived", "EventsFailed"} <= emitted
     alarms = {
@@ -460,6 +666,24 @@ def test_alarms_and_dashboard_read_metrics_the_handler_emits_in_its_namespace(st
     for metric in ours:
         assert metric[1] in emitted
         assert metric[2:4] == ["service", service]
+
+
+def _service_dimensions(stack: Stack) -> set[str]:
+    """Every value of the service dimension the function, its alarms and its dashboard use."""
+    values = {stack.properties(FUNCTION)["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]}
+    for alarm in stack.resources("AWS::CloudWatch::Alarm").values():
+        values |= {item["Value"] for item in alarm["Properties"]["Dimensions"] if item["Name"] == "service"}
+    for metric in dashboard_metrics(stack.properties("Dashboard")["DashboardBody"]):
+        values |= {str(metric[index + 1]) for index, name in enumerate(metric[:-1]) if name == "service"}
+    return values
+
+
+def test_two_stacks_in_one_account_and_region_keep_their_own_metrics_and_alarms() -> None:
+    template = transformed()
+    first = _service_dimensions(Stack(template, stack_name="hook-archive-team-a"))
+    second = _service_dimensions(Stack(template, stack_name="hook-archive-team-b"))
+    assert first == {"hook-archive-team-a"}
+    assert second == {"hook-archive-team-b"}
 
 
 def test_every_output_resolves(stack: Stack) -> None:
