@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,60 +16,201 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
+from emulation.cfn_stack import Stack
+from emulation.function_role import RoleDocuments, put_role, session_credentials
 from emulation.lambda_runtime import (
     FunctionSpec,
     environment_variables,
+    forget_process_state,
     function_spec,
     invoke,
     load_event,
     resolved_environment,
 )
+from emulation.lambda_service import Delivery, LambdaService
 
 ARCHIVE_PREFIX = "hook-results"
+STACK_NAME = "cfn-hook-archive"
+ROLE_NAME = f"{STACK_NAME}-ArchiverRole"
 
 
 @dataclass
 class ArchiverHarness:
+    """One deployment of template.yaml on the local stack: its parameters decide the function's environment
+    and its role's policy alike, and the handler runs with a session of that role, as in Lambda."""
+
     aws: LocalAws
     settings: dict[str, str] = field(default_factory=dict)  # values of variables template.yaml declares
     runtime_environment: dict[str, str] = field(
         default_factory=dict
     )  # others, e.g. set by the Lambda runtime
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameters of this deployment
     event_name: str = "scheduled_tick.json"
     spec: FunctionSpec = field(default_factory=function_spec)
+    # The role documents last put and the session of that role; whether a test put them on purpose.
+    _deployed: tuple[RoleDocuments, dict[str, str]] | None = field(default=None, repr=False)
+    _custom_role: bool = field(default=False, repr=False)
+    _bucket_deployed: dict[str, Any] | None = field(default=None, repr=False)
+    deliveries: list[Delivery] = field(default_factory=list)  # by the Lambda service, with the role
+
+    def deployment(self) -> Stack:
+        """template.yaml as deployed here: the local bucket and bus, and `parameters` on top."""
+        stack = Stack(
+            self.spec.template,
+            parameters={
+                "ArchivePrefix": ARCHIVE_PREFIX,
+                "EventBusName": self.aws.bus_name,
+                **self.parameters,
+            },
+            physical_ids={
+                "ArchiveBucket": self.aws.bucket,
+                "ArchiverFunction": f"{STACK_NAME}-ArchiverFunction",
+            },
+            attributes={
+                "ArchiveBucket.Arn": f"arn:aws:s3:::{self.aws.bucket}",
+                "DeadLetterQueue.Arn": self.aws.dead_letter_queue_arn,
+                "ArchiverRole.Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}",
+            },
+            account_id=ACCOUNT_ID,
+            region=REGION,
+            stack_name=STACK_NAME,
+        )
+        log_group = self.log_group_name(stack)
+        stack.physical_ids["ArchiverLogGroup"] = log_group
+        stack.attributes["ArchiverLogGroup.Arn"] = (
+            f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{log_group}:*"
+        )
+        return stack
+
+    def log_group_name(self, stack: Stack) -> str:
+        """The function's log group (LoggingConfig), as the stack names it."""
+        config = self.spec.template["Resources"][self.spec.logical_id]["Properties"]["LoggingConfig"]
+        return str(stack.properties(config["LogGroup"]["Ref"])["LogGroupName"])
+
+    @property
+    def archive_bucket(self) -> str:
+        """The bucket this deployment archives into: its own, or the existing one it was given."""
+        return self.parameters.get("ExistingArchiveBucketName") or self.aws.bucket
+
+    def role_documents(self) -> RoleDocuments:
+        return RoleDocuments.of(self.deployment())
+
+    def deploy_role(self, documents: RoleDocuments | None = None) -> dict[str, str]:
+        """Put the role as this deployment defines it (or as `documents` say); return a new session."""
+        wanted = documents or self.role_documents()
+        role_arn = put_role(self.aws.client("iam"), ROLE_NAME, wanted)
+        credentials = session_credentials(self.aws.client("sts"), role_arn, self.spec.logical_id)
+        self._deployed = (wanted, credentials)
+        return credentials
+
+    def _role_session(self) -> dict[str, str]:
+        """The function's credentials; the role and the bucket are (re)deployed when the parameters changed
+        or the account was reset, never over a policy a test put on purpose."""
+        deployed = self._deployed
+        reset = deployed is None or not self._role_exists()  # a fresh account: deploy everything again
+        bucket = self.archive_bucket_configuration()
+        if reset or bucket != self._bucket_deployed:
+            self._bucket_deployed = _configure_bucket(self.aws.client("s3"), self.aws.bucket, bucket)
+        if deployed is None or reset:
+            self._custom_role = False
+            return self.deploy_role()
+        if not self._custom_role and deployed[0] != self.role_documents():
+            return self.deploy_role()
+        return deployed[1]
+
+    def archive_bucket_configuration(self) -> dict[str, Any] | None:
+        """ArchiveBucket and its policy as this deployment creates them (None: an existing bucket is used)."""
+        stack = self.deployment()
+        if "ArchiveBucket" not in stack.resources("AWS::S3::Bucket"):
+            return None
+        return {
+            **stack.properties("ArchiveBucket"),
+            "Policy": stack.properties("ArchiveBucketPolicy")["PolicyDocument"],
+        }
+
+    def put_role_policy(self, documents: RoleDocuments) -> None:
+        """Replace the role's policies, as someone editing the deployed role would; runs use it until
+        `restore_role()`."""
+        self.deploy_role(documents)
+        self._custom_role = True
+
+    def restore_role(self) -> None:
+        self._custom_role = False
+        self.deploy_role()
+
+    def _role_exists(self) -> bool:
+        iam = self.aws.client("iam")
+        try:
+            iam.get_role(RoleName=ROLE_NAME)
+        except iam.exceptions.NoSuchEntityException:
+            return False
+        return True
 
     def environment(self) -> dict[str, str]:
-        values = {
-            "ARCHIVE_BUCKET": self.aws.bucket,
-            "ARCHIVE_PREFIX": ARCHIVE_PREFIX,
-            "EVENT_BUS_NAME": self.aws.bus_name,
-            "EVENT_SOURCE": "cfn-hook-archive",
-            "TIME_SAFETY_MARGIN_SECONDS": "1",
-            **self.settings,
-        }
+        values = {"TIME_SAFETY_MARGIN_SECONDS": "1", **self.settings}
         return {
-            **resolved_environment(self.spec, values),
+            **resolved_environment(self.spec, values, stack=self.deployment()),
             **self.aws.process_environment(),
+            **self._role_session(),
             **self.runtime_environment,
         }
 
-    def run(self, *, timeout_seconds: float | None = None, **handler_kwargs: Any) -> dict[str, Any]:
-        """One scheduled invocation of the handler named in template.yaml, with a cold start."""
-        result = invoke(
-            self.spec,
-            load_event(self.event_name),
-            environment=self.environment(),
-            account_id=ACCOUNT_ID,
-            timeout_seconds=timeout_seconds,
-            **handler_kwargs,
+    def lambda_service(self, environment: Mapping[str, str]) -> LambdaService:
+        """The Lambda service's side of this deployment's invocations (log group, tracing, destination)."""
+        stack = self.deployment()
+        function = stack.properties(self.spec.logical_id)
+        log_group = self.log_group_name(stack)
+        logs = self.aws.client("logs")
+        if not logs.describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]:
+            logs.create_log_group(logGroupName=log_group)  # the stack creates it
+        on_failure = function.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure", {})
+        tracing = function.get(
+            "Tracing", self.spec.template.get("Globals", {}).get("Function", {}).get("Tracing")
         )
+        return LambdaService(
+            environment,
+            function_name=stack.physical_ids["ArchiverFunction"],
+            log_group=log_group,
+            on_failure_destination=on_failure.get("Destination"),
+            tracing=tracing == "Active",
+            deliveries=self.deliveries,
+        )
+
+    def run(self, *, timeout_seconds: float | None = None, **handler_kwargs: Any) -> dict[str, Any]:
+        """One scheduled invocation of the handler named in template.yaml, with a cold start; then what the
+        Lambda service does with the role (logs, trace, the on-failure destination's record)."""
+        environment = self.environment()
+        event = load_event(self.event_name)
+        started = time.monotonic()
+        error: BaseException | None = None
+        try:
+            result = invoke(
+                self.spec,
+                event,
+                environment=environment,
+                account_id=ACCOUNT_ID,
+                timeout_seconds=timeout_seconds,
+                **handler_kwargs,
+            )
+        except Exception as failure:
+            error = failure
+            raise
+        finally:
+            self.lambda_service(environment).after_invocation(
+                request_id=str(uuid.uuid4()),
+                event=event,
+                error=error,
+                duration_ms=(time.monotonic() - started) * 1000,
+            )
         if not isinstance(result, dict):
             raise TypeError(f"handler returned {type(result).__name__}")
         return result
 
     def real_dependencies(self) -> Any:
         """The adapters the handler would build, made under this harness's environment (to wrap in tests)."""
-        with environment_variables(self.environment()):
+        environment = self.environment()
+        forget_process_state(environment)
+        with environment_variables(environment):
             from hook_archive.dal.aws_dependencies import AwsClients, build_dependencies  # noqa: PLC0415
             from hook_archive.models.config import ArchiverConfig  # noqa: PLC0415
 
@@ -78,7 +221,7 @@ class ArchiverHarness:
         s3 = self.aws.client("s3")
         keys: list[str] = []
         for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.aws.bucket, Prefix=f"{ARCHIVE_PREFIX}/dt="
+            Bucket=self.archive_bucket, Prefix=f"{ARCHIVE_PREFIX}/dt="
         ):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
@@ -88,7 +231,7 @@ class ArchiverHarness:
         s3 = self.aws.client("s3")
         tables = []
         for key in self.object_keys():
-            body = s3.get_object(Bucket=self.aws.bucket, Key=key)["Body"].read()
+            body = s3.get_object(Bucket=self.archive_bucket, Key=key)["Body"].read()
             table = pq.read_table(io.BytesIO(body))
             day = key.split("/dt=", 1)[1].split("/", 1)[0]
             table = table.append_column("dt", pa.array([day] * table.num_rows, pa.string()))
@@ -105,10 +248,32 @@ class ArchiverHarness:
         for key in keys:
             target = Path(directory) / key
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=self.aws.bucket, Key=key)["Body"].read())
+            target.write_bytes(s3.get_object(Bucket=self.archive_bucket, Key=key)["Body"].read())
         return len(keys)
 
     def checkpoint(self) -> Mapping[str, Any]:
         s3 = self.aws.client("s3")
         key = f"{ARCHIVE_PREFIX}/_state/{ACCOUNT_ID}/{REGION}/checkpoint.json"
-        return dict(json.loads(s3.get_object(Bucket=self.aws.bucket, Key=key)["Body"].read()))
+        return dict(json.loads(s3.get_object(Bucket=self.archive_bucket, Key=key)["Body"].read()))
+
+
+def _configure_bucket(s3: Any, bucket: str, configuration: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Give the local bucket what CloudFormation gives ArchiveBucket: encryption, versioning, ownership,
+    public access block and the bucket policy (lifecycle rules do not touch a run)."""
+    if configuration is None:
+        return None
+    rules = [
+        {
+            "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+            "BucketKeyEnabled": bool(rule.get("BucketKeyEnabled", False)),
+        }
+        for rule in configuration["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    ]
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=configuration["VersioningConfiguration"])
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=configuration["OwnershipControls"])
+    s3.put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration=configuration["PublicAccessBlockConfiguration"]
+    )
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(configuration["Policy"]))
+    return configuration

@@ -68,7 +68,7 @@ class Stack:
             return all(self._evaluate(item) for item in argument)
         if function == "Fn::Or":
             return any(self._evaluate(item) for item in argument)
-        if function == "Condition":
+        if function in {"Condition", "Fn::Condition"}:  # JSON spells it Condition, YAML's !Condition
             return self.condition(argument)
         raise ValueError(f"unsupported condition function {function}")
 

@@ -12,9 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from emulation.authorization.api_calls import MalformedRequest, parse_request
+from emulation.authorization.authorizer import Authorizer, UnmappedOperation, Verdict
+from emulation.tls import TlsServerMixin, handshake, server_context
 
 ProxyFaultKind = Literal[
     "slow_down", "internal_error", "precondition_failed", "reset", "delay", "partial_events"
@@ -63,7 +69,7 @@ class ProxyFault:
         return True
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(TlsServerMixin, ThreadingHTTPServer):
     daemon_threads = True
     proxy: FaultProxy
 
@@ -84,12 +90,17 @@ def classify(method: str, path: str, target: str | None) -> str:
 
 
 class FaultProxy:
-    def __init__(self, upstream_url: str) -> None:
+    """The local stack's front door for every service but CloudFormation: it authorizes each call (when
+    given an `authorizer`), applies the injected faults, and forwards the rest to moto."""
+
+    def __init__(self, upstream_url: str, *, authorizer: Authorizer | None = None, tls: bool = False) -> None:
         upstream = urlsplit(upstream_url)
+        self.tls = tls
         self._upstream = (upstream.hostname or "127.0.0.1", upstream.port or 80)
         self._lock = threading.Lock()
         self.faults: list[ProxyFault] = []
         self.calls: list[Call] = []
+        self.authorizer = authorizer
         self._server: _Server | None = None
 
     def inject(self, operation: str, kind: ProxyFaultKind, **options: object) -> ProxyFault:
@@ -105,6 +116,7 @@ class FaultProxy:
     def start(self) -> str:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
+        self._server.tls = server_context() if self.tls else None
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self.url
@@ -113,14 +125,19 @@ class FaultProxy:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("proxy not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def send_upstream(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         connection = http.client.HTTPConnection(*self._upstream, timeout=60)
         try:
-            headers = {name: value for name, value in headers.items() if name.lower() != "content-length"}
+            headers = {
+                name: value
+                for name, value in headers.items()
+                if name.lower() not in {"content-length", "transfer-encoding"}
+            }
             headers["Content-Length"] = str(len(body))
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
@@ -140,18 +157,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        handshake(self.request)
+        super().setup()
+
     def log_message(self, format: str, *args: object) -> None:
         return
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         call = Call(
             self.command,
             self.path,
             classify(self.command, self.path, self.headers.get("X-Amz-Target")),
             body,
         )
+        answered, verdict = self._authorize(body)
+        if answered:
+            return
+        if verdict is not None and verdict.denial is not None:
+            denial = verdict.denial
+            self._error(denial.status, denial.code, denial.message)
+            return
         with self.server.proxy._lock:
             self.server.proxy.calls.append(call)
             fault = next((item for item in self.server.proxy.faults if item.applies(call)), None)
@@ -164,17 +191,60 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind in _S3_ERRORS:
             self._error(*_S3_ERRORS[fault.kind])
             return
-        if fault is not None and fault.kind == "partial_events":
-            self._partial_events(body, fault.failed_entries)
+        injected = fault.failed_entries if fault is not None and fault.kind == "partial_events" else {}
+        failed = {index: (code, "injected by the fault proxy") for index, code in injected.items()}
+        if verdict is not None:
+            failed |= {index: (denial.code, denial.message) for index, denial in verdict.denied_items.items()}
+        if failed:
+            self._partial_events(body, failed)
             return
-        self._forward(body)
+        self._forward(body, verdict)
 
-    def _forward(self, body: bytes, *, rewrite: Callable[[bytes], bytes] | None = None) -> None:
+    def _read_body(self) -> bytes:
+        """The request body, whether sized or sent with Transfer-Encoding: chunked (botocore streams S3
+        uploads over HTTPS that way, with aws-chunked content and a trailing checksum)."""
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+        chunks = []
+        while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+        while self.rfile.readline().strip():  # trailers, up to the empty line
+            pass
+        return b"".join(chunks)
+
+    def _authorize(self, body: bytes) -> tuple[bool, Verdict | None]:
+        """(answered already, the authorizer's verdict or None without an authorizer)."""
+        authorizer = self.server.proxy.authorizer
+        if authorizer is None:
+            return False, None
+        try:
+            secure = self.server.tls is not None
+            call = parse_request(self.command, self.path, dict(self.headers), body, secure_transport=secure)
+            return False, authorizer.authorize(call)
+        except (MalformedRequest, UnmappedOperation) as error:
+            # Loud and not retried: a call the local stack cannot authorize must not pass silently.
+            self._error(400, "LocalAuthorizerRefused", str(error))
+            return True, None
+        except Exception as error:  # a bug of the emulation must reach the caller as an error, not a reset
+            self._error(400, "LocalAuthorizerFailed", f"{type(error).__name__}: {error}")
+            return True, None
+
+    def _forward(self, body: bytes, verdict: Verdict | None = None) -> None:
         status, headers, payload = self.server.proxy.send_upstream(
             self.command, self.path, dict(self.headers), body
         )
-        if rewrite is not None:
-            payload = rewrite(payload)
+        authorizer = self.server.proxy.authorizer
+        if (
+            status == HTTPStatus.NOT_FOUND
+            and verdict is not None
+            and authorizer is not None
+            and not authorizer.allows_not_found(verdict)
+        ):
+            # S3 answers a missing key with 403 to a caller that may not list the bucket.
+            self._error(403, "AccessDenied", "Access Denied")
+            return
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in {
@@ -190,22 +260,31 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _error(self, status: int, code: str, message: str) -> None:
-        if self.headers.get("X-Amz-Target"):
+        json_protocol = bool(self.headers.get("X-Amz-Target")) or "/s3/aws4_request" not in (
+            self.headers.get("Authorization") or "/s3/aws4_request"
+        )
+        if json_protocol:
             payload = json.dumps({"__type": code, "message": message}).encode()
             content_type = "application/x-amz-json-1.1"
         else:
             payload = (
-                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
-                f"<Message>{message}</Message><RequestId>proxy</RequestId></Error>"
+                f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{escape(code)}</Code>'
+                f"<Message>{escape(message)}</Message><RequestId>proxy</RequestId></Error>"
             ).encode()
             content_type = "application/xml"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if json_protocol:  # REST-JSON services (X-Ray) carry the code in this header
+            self.send_header("x-amzn-ErrorType", code)
+        if self.command == "HEAD":  # a HEAD answer has no body, whatever the error
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
 
-    def _partial_events(self, body: bytes, failed: dict[int, str]) -> None:
+    def _partial_events(self, body: bytes, failed: dict[int, tuple[str, str]]) -> None:
         request = json.loads(body)
         entries = request["Entries"]
         kept = [entry for index, entry in enumerate(entries) if index not in failed]
@@ -218,7 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             upstream_results = iter(json.loads(payload).get("Entries", []))
         for index in range(len(entries)):
             if index in failed:
-                results.append({"ErrorCode": failed[index], "ErrorMessage": "injected by the fault proxy"})
+                code, message = failed[index]
+                results.append({"ErrorCode": code, "ErrorMessage": message})
             else:
                 results.append(next(upstream_results))
         reply = json.dumps(

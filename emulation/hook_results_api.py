@@ -31,6 +31,9 @@ from urllib.parse import urlsplit
 import botocore.session
 from botocore.model import ListShape, OperationModel, ServiceModel, Shape, StructureShape
 
+from emulation.authorization.action_map import actions_of
+from emulation.authorization.api_calls import ApiCall, signature_scope
+from emulation.authorization.authorizer import Authorizer
 from emulation.query_protocol import (
     ErrorSpec,
     modeled_error,
@@ -40,11 +43,13 @@ from emulation.query_protocol import (
     validate_input,
     validation_message,
 )
+from emulation.tls import TlsServerMixin, handshake, server_context
 
 API_VERSION = "2010-05-15"
 LIST_HOOK_RESULTS = "ListHookResults"
 GET_HOOK_RESULT = "GetHookResult"
-OPERATIONS = (LIST_HOOK_RESULTS, GET_HOOK_RESULT)
+# ListTypes and BatchDescribeTypeConfigurations: the registry reads preflight uses to find enabled hooks.
+OPERATIONS = (LIST_HOOK_RESULTS, GET_HOOK_RESULT, "ListTypes", "BatchDescribeTypeConfigurations")
 
 Order = Literal["newest_first", "oldest_first", "shuffled", "grouped_by_hook"]
 ORDERS: frozenset[str] = frozenset(get_args(Order))
@@ -340,6 +345,7 @@ class HookResultsEmulator:
         retention_days: int = 90,
         clock: Callable[[], datetime] | None = None,
         token_ttl: timedelta | None = None,
+        tls: bool = False,
     ) -> None:
         self._lock = threading.RLock()
         self._results: dict[str, EmulatedHookResult] = {}
@@ -357,6 +363,15 @@ class HookResultsEmulator:
         self.token_ttl = token_ttl
         self.faults = FaultSchedule(seed=seed, lock=self._lock)
         self.calls: list[RecordedCall] = []
+        # With an authorizer, every call is authorized as IAM would (the caller's role, from moto).
+        self.authorizer: Authorizer | None = None
+        # The customer managed key hook results are encrypted with: GetHookResult then needs kms:Decrypt.
+        self.results_kms_key_arn: str | None = None
+        self.tls = tls  # serve HTTPS (emulation/tls.py), as AWS does
+        # The hook registry preflight reads: hook types by TypeArn, and ListTypes tokens
+        # (token -> (TypeArns, offset, the request they belong to)).
+        self._hook_types: dict[str, dict[str, Any]] = {}
+        self._hook_type_tokens: dict[str, tuple[tuple[str, ...], int, str]] = {}
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -387,6 +402,7 @@ class HookResultsEmulator:
         if self._server is not None:
             raise RuntimeError("emulator already started")
         server = _Server(("127.0.0.1", port), _Handler, self)
+        server.tls = server_context() if self.tls else None
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -413,7 +429,7 @@ class HookResultsEmulator:
         if self._server is None:
             raise RuntimeError("emulator not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     def __enter__(self) -> Self:
         self.start()
@@ -525,14 +541,15 @@ class HookResultsEmulator:
 
     # -- request handling ------------------------------------------------------------------
 
-    def _handle(self, authorization: str | None, query: str, body: bytes) -> _Reply:
+    def _handle(self, headers: Mapping[str, str], query: str, body: bytes) -> _Reply:
         request_id = str(uuid.uuid4())
         params = parse_form(query) | parse_form(body)
         operation = params.pop("Action", "")
         version = params.pop("Version", None)
         fault: Fault | None = None
         try:
-            _check_envelope(authorization, operation, version)
+            _check_envelope(headers.get("Authorization"), operation, version)
+            self._authorize(headers, operation, params)
             fault = self.faults._take(operation, params)
             if fault is not None and fault.delay:
                 time.sleep(fault.delay)
@@ -554,6 +571,20 @@ class HookResultsEmulator:
                 500, "InternalFailure", f"emulator error: {type(exc).__name__}: {exc}", sender_fault=False
             )
             return self._error_reply(internal, operation, params, fault=fault, request_id=request_id)
+
+    def _authorize(self, headers: Mapping[str, str], operation: str, params: Mapping[str, str]) -> None:
+        """Refuse what the caller's policies do not allow, as CloudFormation does (with an authorizer)."""
+        if self.authorizer is None:
+            return
+        access_key_id, region, service = signature_scope(headers)
+        call = ApiCall(
+            service, operation, region, access_key_id, headers.get("X-Amz-Security-Token"), dict(params)
+        )
+        stored = self._results.get(params.get("HookResultId", "")) if operation == GET_HOOK_RESULT else None
+        key = self.results_kms_key_arn if stored is not None else None
+        verdict = self.authorizer.authorize(call, kms_key_id=key)
+        if verdict.denial is not None:
+            raise _ApiError(verdict.denial.status, verdict.denial.code, verdict.denial.message)
 
     def _error_reply(
         self,
@@ -602,7 +633,7 @@ class HookResultsEmulator:
             else:
                 message = (
                     "User: arn:aws:sts::123456789012:assumed-role/hook-archiver/session is not authorized to "
-                    f"perform: cloudformation:{operation}"
+                    f"perform: {actions_of('cloudformation', operation, params)[0]}"
                 )
             raise _ApiError(403, "AccessDenied", message)
         if kind == "not_found":
@@ -615,6 +646,8 @@ class HookResultsEmulator:
             raise _ApiError.validation("Invalid NextToken: the pagination token has expired")
 
     def _dispatch(self, operation: str, params: dict[str, str], fault: Fault | None) -> dict[str, Any]:
+        if operation in {"ListTypes", "BatchDescribeTypeConfigurations"}:
+            return self._dispatch_registry(operation, params)
         errors = validate_input(_structure(_operation(operation).input_shape), params)
         if errors:
             raise _ApiError.validation(validation_message(errors))
@@ -768,6 +801,203 @@ class HookResultsEmulator:
             )
         return entry
 
+    # -- the hook registry: ListTypes and BatchDescribeTypeConfigurations ------------------------------
+    # Only hook types, and only the private view (registered here, or public ones activated here): what
+    # tells preflight whether a hook is enabled. Both operations are validated against botocore's model.
+
+    def register_hook_type(
+        self,
+        type_name: str,
+        *,
+        configuration: str | None = None,
+        publisher_id: str | None = None,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+    ) -> str:
+        """Put a hook type in the registry and return its TypeArn: registered in this account, or (with the
+        publisher's ``publisher_id``) a public one activated here. ``configuration`` is the JSON
+        SetTypeConfiguration stored (``None``: never configured)."""
+        segment = type_name.replace("::", "-")
+        type_arn = f"arn:aws:cloudformation:{region}:{account_id}:type/hook/{segment}"
+        configuration_arn = (
+            f"arn:aws:cloudformation:{region}:{account_id}:type-configuration/hook/{segment}/default"
+        )
+        identifier = {"TypeName": type_name, "TypeArn": type_arn, "TypeConfigurationArn": configuration_arn}
+        errors = validate_input(self._type_configuration_identifier(), identifier)
+        if errors:
+            raise ValueError(validation_message(errors))
+        if configuration is not None:
+            import json  # noqa: PLC0415  # only registrations use it
+
+            json.loads(configuration)  # SetTypeConfiguration accepts JSON only
+        activated = publisher_id is not None
+        summary: dict[str, Any] = {
+            "Type": "HOOK",
+            "TypeName": type_name,
+            "TypeArn": type_arn,
+            "DefaultVersionId": None if activated else "00000001",
+            "LastUpdated": self.clock(),
+            "Description": f"{type_name} (emulated)",
+            "PublisherId": publisher_id,
+            "IsActivated": activated,
+        }
+        types, _ = self._hook_registry()
+        with self._lock:
+            types[type_arn] = {
+                "summary": summary,
+                "configuration": configuration,
+                "configuration_arn": configuration_arn,
+            }
+        return type_arn
+
+    def clear_hook_types(self) -> None:
+        types, tokens = self._hook_registry()
+        with self._lock:
+            types.clear()
+            tokens.clear()
+
+    def _hook_registry(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[tuple[str, ...], int, str]]]:
+        return self._hook_types, self._hook_type_tokens
+
+    @staticmethod
+    def _type_configuration_identifier() -> StructureShape:
+        shape = _structure(_operation("BatchDescribeTypeConfigurations").input_shape)
+        return _list_member(shape.members["TypeConfigurationIdentifiers"])
+
+    def _dispatch_registry(self, operation: str, params: Mapping[str, str]) -> dict[str, Any]:
+        if operation == "ListTypes":
+            return self._list_types(params)
+        return self._batch_describe_type_configurations(params)
+
+    def _list_types(self, params: Mapping[str, str]) -> dict[str, Any]:
+        shape = _structure(_operation("ListTypes").input_shape)
+        scalars = {key: value for key, value in params.items() if "." not in key}
+        filters = {key.split(".", 1)[1]: value for key, value in params.items() if key.startswith("Filters.")}
+        errors = [
+            f"Parameter '{key}' is not defined by {shape.name}"
+            for key in params
+            if "." in key and not key.startswith("Filters.")
+        ]
+        errors += validate_input(shape, scalars)
+        errors += validate_input(_structure(shape.members["Filters"]), filters)
+        limit = shape.members["MaxResults"].metadata
+        size = int(scalars.get("MaxResults", limit["max"])) if not errors else 0
+        if not errors and not limit["min"] <= size <= limit["max"]:
+            errors.append(
+                f"Value '{size}' at 'maxResults' failed to satisfy constraint: Member must have value "
+                f"between {limit['min']} and {limit['max']}"
+            )
+        if errors:
+            raise _ApiError.validation(validation_message(errors))
+        request = repr(sorted((k, v) for k, v in params.items() if k not in {"NextToken", "MaxResults"}))
+        types, tokens = self._hook_registry()
+        with self._lock:
+            presented = scalars.get("NextToken")
+            if presented is None:
+                arns, offset = self._matching_types(types, scalars, filters), 0
+            elif presented in tokens and tokens[presented][2] == request:
+                arns, offset, _ = tokens[presented]
+            else:
+                raise _ApiError.validation("Invalid NextToken: the token is not recognised")
+            end = offset + size
+            page = [types[arn]["summary"] for arn in arns[offset:end] if arn in types]
+            token = secrets.token_urlsafe(16) if end < len(arns) else None
+            if token is not None:
+                tokens[token] = (arns, end, request)
+        return {"TypeSummaries": page, "NextToken": token}
+
+    @staticmethod
+    def _matching_types(
+        types: Mapping[str, dict[str, Any]], scalars: Mapping[str, str], filters: Mapping[str, str]
+    ) -> tuple[str, ...]:
+        # No public registry here, no resource or module types, nothing deprecated.
+        if (
+            scalars.get("Visibility", "PRIVATE") != "PRIVATE"
+            or scalars.get("Type", "HOOK") != "HOOK"
+            or scalars.get("DeprecatedStatus", "LIVE") != "LIVE"
+        ):
+            return ()
+        category = filters.get("Category")
+        prefix = filters.get("TypeNamePrefix", "")
+        publisher = filters.get("PublisherId")
+        chosen = []
+        for arn, entry in sorted(types.items(), key=lambda item: str(item[1]["summary"]["TypeName"])):
+            summary = entry["summary"]
+            activated = bool(summary["IsActivated"])
+            if category == "REGISTERED" and activated:
+                continue
+            if category in {"ACTIVATED", "THIRD_PARTY"} and not activated:
+                continue
+            if category == "AWS_TYPES":  # documented: AWS_TYPES with PRIVATE visibility lists nothing
+                continue
+            if not str(summary["TypeName"]).startswith(prefix):
+                continue
+            if publisher is not None and summary["PublisherId"] != publisher:
+                continue
+            chosen.append(arn)
+        return tuple(chosen)
+
+    def _batch_describe_type_configurations(self, params: Mapping[str, str]) -> dict[str, Any]:
+        operation = _operation("BatchDescribeTypeConfigurations")
+        member = self._type_configuration_identifier()
+        prefix = "TypeConfigurationIdentifiers.member."
+        identifiers: dict[int, dict[str, str]] = {}
+        errors: list[str] = []
+        for key, value in params.items():
+            position, _, name = key.removeprefix(prefix).partition(".")
+            if not key.startswith(prefix) or not position.isdigit() or int(position) < 1 or not name:
+                errors.append(f"Parameter '{key}' is not defined by {_structure(operation.input_shape).name}")
+                continue
+            identifiers.setdefault(int(position), {})[name] = value
+        if not identifiers:
+            errors.append(
+                "Value null at 'typeConfigurationIdentifiers' failed to satisfy constraint: "
+                "Member must not be null"
+            )
+        for index in sorted(identifiers):
+            errors += validate_input(member, identifiers[index])
+        if errors:
+            raise _ApiError.validation(validation_message(errors))
+        details: list[dict[str, Any]] = []
+        for index in sorted(identifiers):
+            entry = self._configured_type(identifiers[index])
+            if entry is None or entry["configuration"] is None:
+                spec = modeled_error(operation, "TypeConfigurationNotFoundException")
+                named = next(iter(identifiers[index].values()))
+                raise _ApiError.from_spec(spec, f"Type configuration not found for {named}")
+            details.append(
+                {
+                    "Arn": entry["configuration_arn"],
+                    "Alias": "default",
+                    "Configuration": entry["configuration"],
+                    "LastUpdated": entry["summary"]["LastUpdated"],
+                    "TypeArn": entry["summary"]["TypeArn"],
+                    "TypeName": entry["summary"]["TypeName"],
+                    "IsDefaultConfiguration": True,
+                }
+            )
+        return {"TypeConfigurations": details}
+
+    def _configured_type(self, identifier: Mapping[str, str]) -> dict[str, Any] | None:
+        """The registered type an identifier names (TypeArn, TypeConfigurationArn, or Type and TypeName)."""
+        if not {"TypeArn", "TypeConfigurationArn", "TypeName"} & identifier.keys():
+            raise _ApiError.validation("Specify TypeArn, TypeConfigurationArn, or Type and TypeName")
+        types, _ = self._hook_registry()
+        with self._lock:
+            for arn, entry in types.items():
+                named = {
+                    "TypeArn": arn,
+                    "TypeConfigurationArn": entry["configuration_arn"],
+                    "TypeName": entry["summary"]["TypeName"],
+                    "Type": "HOOK",
+                    "TypeConfigurationAlias": "default",
+                }
+                if all(named[key] == value for key, value in identifier.items()):
+                    return entry
+        return None
+
 
 def _check_envelope(authorization: str | None, operation: str, version: str | None) -> None:
     if not authorization:
@@ -849,7 +1079,7 @@ def _check_result(r: EmulatedHookResult, members: _ModelMembers) -> None:
             )
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(TlsServerMixin, ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
@@ -883,6 +1113,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
+        handshake(self.request)
         super().setup()
         self.server.track(self.connection, alive=True)
 
@@ -900,9 +1131,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        reply = self.server.emulator._handle(
-            self.headers.get("Authorization"), urlsplit(self.path).query, body
-        )
+        reply = self.server.emulator._handle(dict(self.headers), urlsplit(self.path).query, body)
         if reply.reset:
             # Linger 0 turns close() into a TCP RST: the client sees a dropped connection.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

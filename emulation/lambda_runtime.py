@@ -25,6 +25,7 @@ from emulation.cfn_stack import Stack
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO_ROOT / "template.yaml"
+PROCESS_STATE_MODULES = ("hook_archive.dal.aws_dependencies",)
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -156,11 +157,35 @@ def add_code_to_path(spec: FunctionSpec) -> None:
         sys.path.insert(0, str(spec.code_dir))
 
 
+class _ProcessCredentials:
+    """The credentials the process's boto3 session was made with: a new execution environment (another
+    deployment's role session) must not inherit them, while runs of one deployment share the loaded models
+    as a warm process would."""
+
+    def __init__(self) -> None:
+        self.key: tuple[str | None, str | None] | None = None
+
+
+_PROCESS = _ProcessCredentials()
+
+
+def forget_process_state(environment: Mapping[str, str]) -> None:
+    """Drop the module that keeps the process's boto3 session when `environment` holds other credentials.
+    The handler module (config, clients) goes at each cold start anyway; the other modules are stateless
+    and keep their class identities."""
+    key = (environment.get("AWS_ACCESS_KEY_ID"), environment.get("AWS_SESSION_TOKEN"))
+    if key == _PROCESS.key:
+        return
+    for name in PROCESS_STATE_MODULES:
+        sys.modules.pop(name, None)
+    _PROCESS.key = key
+
+
 def cold_start(spec: FunctionSpec, environment: Mapping[str, str]) -> Any:
     """Import the handler module afresh under `environment`; return the handler function."""
     add_code_to_path(spec)
-    # Only the handler module runs code at import (config, clients): dropping it is a cold start.
     sys.modules.pop(spec.module_name, None)
+    forget_process_state(environment)
     with environment_variables(environment):
         module = importlib.import_module(spec.module_name)
     return getattr(module, spec.function_name)

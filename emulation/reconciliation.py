@@ -122,7 +122,7 @@ def _checkpoint_problems(
     horizon_ms = int(newest.timestamp() * 1000) - late_ms
     near_top = sum(1 for item in truth.values() if item.invoked_at.timestamp() * 1000 >= horizon_ms - 1)
     _known_ids, problems = checkpoint_problems(
-        harness.aws.client("s3"), harness.aws.bucket, near_top=near_top, spec=harness.spec
+        harness.aws.client("s3"), harness.archive_bucket, near_top=near_top, spec=harness.spec
     )
     return problems
 

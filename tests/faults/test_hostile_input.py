@@ -145,7 +145,7 @@ def test_malformed_checkpoint_stops_the_run_with_a_clear_error_and_touches_nothi
 
 def test_a_bucket_that_does_not_exist_fails_the_first_run_clearly(rig: Rig) -> None:
     rig.seed(days=1)
-    rig.harness.settings["ARCHIVE_BUCKET"] = "no-such-archive-bucket"
+    rig.harness.parameters["ExistingArchiveBucketName"] = "no-such-archive-bucket"
     outcome = rig.run()
     assert isinstance(outcome, Exception)
     assert "reading checkpoint s3://no-such-archive-bucket/" in str(outcome)
@@ -154,7 +154,7 @@ def test_a_bucket_that_does_not_exist_fails_the_first_run_clearly(rig: Rig) -> N
 
 def test_a_bus_that_does_not_exist_fails_the_run_clearly_and_keeps_the_events(rig: Rig) -> None:
     rig.seed(days=1, per_day=30)
-    rig.harness.settings["EVENT_BUS_NAME"] = "no-such-bus"
+    rig.harness.parameters["EventBusName"] = "no-such-bus"
     outcome = rig.run()
     assert isinstance(outcome, Exception)
     assert "not delivered" in str(outcome)

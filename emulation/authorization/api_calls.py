@@ -1,0 +1,140 @@
+"""What an HTTP request to an AWS endpoint asks for: service, operation, parameters and caller, read off the
+wire the way the service would (SigV4 scope, S3's REST paths, X-Amz-Target, query-protocol forms)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+from xml.etree import ElementTree
+
+_CREDENTIAL = re.compile(r"Credential=([^/\s,]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+# S3 bucket sub-resources whose GET/PUT/DELETE the table can name; anything else is reported unmapped.
+_BUCKET_SUBRESOURCES = {
+    "versioning": "BucketVersioning",
+    "encryption": "BucketEncryption",
+    "policy": "BucketPolicy",
+    "location": "BucketLocation",
+    "ownershipControls": "BucketOwnershipControls",
+    "lifecycle": "BucketLifecycleConfiguration",
+}
+
+
+# REST-JSON services the product's role reaches: operation by path.
+_REST_JSON_OPERATIONS = {
+    "xray": {"/TraceSegments": "PutTraceSegments", "/TelemetryRecords": "PutTelemetryRecords"},
+}
+
+
+class MalformedRequest(ValueError):
+    """The request carries no SigV4 signature this emulation can read."""
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    service: str  # the SigV4 signing name: s3, events, cloudformation, sqs, logs, sts, ...
+    operation: str
+    region: str
+    access_key_id: str
+    session_token: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    secure_transport: bool = False
+
+    @property
+    def json_protocol(self) -> bool:
+        return self.service not in {"s3", "cloudformation", "sts"}
+
+
+def signature_scope(headers: Mapping[str, str]) -> tuple[str, str, str]:
+    """(access key id, region, service) from the Authorization header."""
+    authorization = _header(headers, "Authorization") or ""
+    match = _CREDENTIAL.search(authorization)
+    if match is None:
+        raise MalformedRequest("the request is not signed with SigV4 (no Authorization header credential)")
+    access_key_id, region, service = match.groups()
+    return access_key_id, region, service
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == lowered), None)
+
+
+def parse_request(
+    method: str, path: str, headers: Mapping[str, str], body: bytes, *, secure_transport: bool = False
+) -> ApiCall:
+    access_key_id, region, service = signature_scope(headers)
+    token = _header(headers, "X-Amz-Security-Token")
+    target = _header(headers, "X-Amz-Target")
+    if service == "s3":
+        operation, params = _s3_operation(method, path, headers, body)
+    elif service in _REST_JSON_OPERATIONS:
+        operation = _REST_JSON_OPERATIONS[service].get(urlsplit(path).path, f"{method} {urlsplit(path).path}")
+        params = json.loads(body or b"{}")
+    elif target:
+        operation = target.rsplit(".", 1)[-1]
+        params = json.loads(body or b"{}")
+    else:
+        form = dict(parse_qsl(urlsplit(path).query)) | dict(parse_qsl(body.decode("utf-8")))
+        operation = form.pop("Action", "")
+        params = form
+    return ApiCall(
+        service,
+        operation,
+        region,
+        access_key_id,
+        token,
+        _normalized(service, operation, params),
+        secure_transport,
+    )
+
+
+def _normalized(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters in the shape the action table's templates name."""
+    if service == "events" and operation == "PutEvents":
+        entries = []
+        for entry in params.get("Entries", []):
+            bus = entry.get("EventBusName") or "default"
+            entries.append({**entry, "EventBusName": bus.rsplit("event-bus/", 1)[-1]})
+        params = {**params, "Entries": entries}
+    if service == "sqs" and "QueueUrl" in params:
+        params = {**params, "QueueName": params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]}
+    return params
+
+
+def _s3_operation(
+    method: str, path: str, headers: Mapping[str, str], body: bytes
+) -> tuple[str, dict[str, Any]]:
+    parts = urlsplit(path)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    bucket, _, key = parts.path.lstrip("/").partition("/")
+    params: dict[str, Any] = {"Bucket": unquote(bucket)}
+    if key:
+        params["Key"] = unquote(key)
+        if method == "PUT" and _header(headers, "x-amz-copy-source"):
+            return "CopyObject", params
+        kms_key = _header(headers, "x-amz-server-side-encryption-aws-kms-key-id")
+        if kms_key:
+            params["KmsKeyId"] = kms_key
+        operation = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}
+        return operation.get(method, f"{method} object"), params
+    if method == "POST" and "delete" in query:
+        params["Keys"] = [{"Key": key} for key in _delete_keys(body)]
+        return "DeleteObjects", params
+    for name, operation_name in _BUCKET_SUBRESOURCES.items():
+        if name in query:
+            verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, method)
+            return f"{verb}{operation_name}", params
+    if method == "GET":
+        return ("ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"), params
+    return {"HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}.get(
+        method, f"{method} bucket"
+    ), params
+
+
+def _delete_keys(body: bytes) -> list[str]:
+    root = ElementTree.fromstring(body)  # noqa: S314  # the product's own request, on loopback
+    return [element.text or "" for element in root.iter() if element.tag.endswith("Key")]

