@@ -18,7 +18,7 @@ SAM_BUILD := $(SAM) build --cached --parallel
 # The other architecture, built from a copy of template.yaml that differs in the architecture only.
 X86_DIR := .aws-sam/x86_64
 
-.PHONY: setup demo test lint unit integration tools build build-x86_64 template-check pins bench deploy clean
+.PHONY: setup demo test lint unit integration tools build build-x86_64 template-check pins bench preflight deploy clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -83,6 +83,12 @@ pins: | $(UV)
 		--python-platform x86_64-unknown-linux-gnu tooling/checkov.in -o tooling/checkov-requirements.txt
 	$(UV) export --locked --no-dev --no-default-groups --no-emit-project --format requirements-txt \
 		-o layers/dependencies/requirements.txt --quiet
+
+# Read-only checks of the account, the deploy parameters and this machine, before `sam deploy`. Options go in
+# ARGS, e.g. make preflight ARGS="--region eu-west-1 --parameter-overrides ReservedConcurrency=1".
+# PATH as `make deploy` and `make build` see it: the pinned SAM CLI (make tools) and the Python 3.13 sam build runs.
+preflight: setup
+	PATH="$(PYTHON_DIR)$(abspath $(SAM_TOOLS))/bin:$$PATH" $(RUN)/cfn-hook-archive preflight $(ARGS)
 
 deploy: build
 	$(SAM_ENV) $(SAM) deploy --guided
