@@ -127,7 +127,14 @@ def _report(
     )
     verdict = "yes" if reconciliation.ok else f"NO: {reconciliation.summary()}"
     print(f"- archive equals ground truth, every failure notified, checkpoint bounded: {verdict}")
-    return reconciliation.ok
+    verdicts = [v for v in aws.authorizer.verdicts if v.principal_arn != "admin"] if aws.authorizer else []
+    principals = sorted({v.principal_arn for v in verdicts})
+    refused = sum(1 for v in verdicts if not v.allowed or v.denied_items)
+    print(
+        f"- calls authorized against template.yaml's role: {len(verdicts):,} as {', '.join(principals)}; "
+        f"refused: {refused}"
+    )
+    return reconciliation.ok and bool(verdicts) and refused == 0
 
 
 def _queries(archive_root: Path) -> None:
