@@ -9,7 +9,6 @@ a million results never cross the pipe.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -22,10 +21,18 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
-from emulation.aws_stack import CREDENTIALS, REGION, endpoint_environment, loopback_client
+from emulation.aws_stack import (
+    CREDENTIALS,
+    FAILURE_EVENT_DETAIL_TYPE,
+    FAILURE_EVENT_SOURCE,
+    REGION,
+    endpoint_environment,
+    loopback_client,
+    provision,
+)
 
-EVENT_SOURCE = "cfn-hook-archive"
-DETAIL_TYPE = "CloudFormation Hook Invocation Failed"
+EVENT_SOURCE = FAILURE_EVENT_SOURCE  # the source the measured handler publishes with, and the rule matches
+DETAIL_TYPE = FAILURE_EVENT_DETAIL_TYPE
 FAILED_STATUSES = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})  # the statuses that raise an event
 
 _CONTEXT = mp.get_context("spawn")
@@ -228,6 +235,7 @@ class Stack:
     bucket: str
     bus_name: str
     queue_url: str = ""
+    dead_letter_queue_arn: str = ""  # provisioned as in emulation/aws_stack.py, never used here
     server_pids: dict[str, int] = field(default_factory=dict)  # "moto", "emulator"
 
     def server_cpu_s(self) -> dict[str, float]:
@@ -243,33 +251,16 @@ class Stack:
         return endpoint_environment(aws_url=self.moto_url, cloudformation_url=self.emulator.endpoint_url)
 
     def provision(self, *, route_to_queue: bool) -> None:
-        """What emulation/aws_stack.py provisions: a versioned bucket, a bus and a rule for the failure
-        events; with route_to_queue, the rule delivers them into an SQS queue as in the demo. Without it
-        the rule has no target: EventBridge delivers asynchronously, so delivery is no part of the
-        handler's cost, and moto's synchronous SQS delivery (~14 ms an event, growing with the queue)
-        would otherwise dominate every run."""
-        s3 = self.client("s3")
-        s3.create_bucket(Bucket=self.bucket)
-        s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
-        events = self.client("events")
-        events.create_event_bus(Name=self.bus_name)
-        sqs = self.client("sqs")
-        self.queue_url = sqs.create_queue(QueueName=f"{self.bus_name}-failures")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_rule(
-            Name="hook-failures-to-queue",
-            EventBusName=self.bus_name,
-            EventPattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [DETAIL_TYPE]}),
-        )
-        if not route_to_queue:
-            return
-        events.put_targets(
-            Rule="hook-failures-to-queue",
-            EventBusName=self.bus_name,
-            Targets=[{"Id": "queue", "Arn": queue_arn}],
-        )
+        """What emulation/aws_stack.py provisions for the demo and tests, by the same function: a versioned
+        bucket, a bus and a rule for the failure events; with route_to_queue, the rule delivers them into an
+        SQS queue. Without it the rule has no target: EventBridge delivers asynchronously, so delivery is no
+        part of the handler's cost, and moto's synchronous SQS delivery (its cost per event grows with the
+        queue) would otherwise dominate every run.
+
+        Only provisioning is shared: these servers are plain HTTP with no authorizer and no fault proxy
+        (not emulation's local_aws), so what the bench measures is the handler against moto and the
+        emulator, as before."""
+        provision(self, route_to_queue=route_to_queue)
 
 
 def _wait_ready(conn: Connection, process: Any, name: str) -> None:

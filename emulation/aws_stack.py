@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -28,6 +28,7 @@ CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 FAILURE_EVENT_SOURCE = "cfn-hook-archive"
+FAILURE_EVENT_DETAIL_TYPE = "CloudFormation Hook Invocation Failed"
 
 
 @dataclass
@@ -124,8 +125,20 @@ def _reset_moto(moto_url: str) -> None:
     urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310  # our own http:// loopback URL
 
 
-def provision(aws: LocalAws) -> None:
-    """Bucket, bus, and a rule that routes failure events into an SQS queue (what a user would set up)."""
+class Provisioned(Protocol):
+    """What provision() fills in: LocalAws, or the benchmarks' servers (bench/servers.py)."""
+
+    bucket: str
+    bus_name: str
+    queue_url: str
+    dead_letter_queue_arn: str
+
+    def client(self, service: str) -> Any: ...
+
+
+def provision(aws: Provisioned, *, route_to_queue: bool = True) -> None:
+    """Bucket, bus, and a rule that routes failure events into an SQS queue (what a user would set up).
+    Without route_to_queue the rule has no target (the benchmarks: see bench/servers.py)."""
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=aws.bucket)
     s3.put_bucket_versioning(Bucket=aws.bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -140,12 +153,15 @@ def provision(aws: LocalAws) -> None:
         Name="hook-failures-to-queue",
         EventBusName=aws.bus_name,
         EventPattern=json.dumps(
-            {"source": [FAILURE_EVENT_SOURCE], "detail-type": ["CloudFormation Hook Invocation Failed"]}
+            {"source": [FAILURE_EVENT_SOURCE], "detail-type": [FAILURE_EVENT_DETAIL_TYPE]}
         ),
     )
-    events.put_targets(
-        Rule="hook-failures-to-queue", EventBusName=aws.bus_name, Targets=[{"Id": "queue", "Arn": queue_arn}]
-    )
+    if route_to_queue:
+        events.put_targets(
+            Rule="hook-failures-to-queue",
+            EventBusName=aws.bus_name,
+            Targets=[{"Id": "queue", "Arn": queue_arn}],
+        )
     dead_letters = sqs.create_queue(QueueName="archiver-dead-letters")["QueueUrl"]
     aws.dead_letter_queue_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])[
         "Attributes"

@@ -1,14 +1,15 @@
 """Run by the layer Makefile: make the botocore data the function loads at every cold start cheaper to load.
 
-Service models carry their API documentation as `"documentation": "<html>"` strings (about 80% of their
+Service models carry their API documentation as `"documentation": "<html>"` strings (most of their
 bytes); botocore only reads them to build help() docstrings, never to call an API. They are dropped and the
 models rewritten without indentation, gzipped as botocore ships them.
 
-endpoints.json (~690 kB, parsed by the first client creation of every cold start: ~17 ms) describes some
-440 services in every partition. It keeps the entries of the services whose models the layer keeps (the
-Makefile deleted the others, so botocore could not create their clients anyway) and every partition's
-regions and defaults, without indentation: ~28 kB. What the legacy resolver answers for a kept service
-does not change (tests/unit/test_layer_data.py compares every region and variant).
+endpoints.json (parsed by the first client creation of every cold start: bench/RESULTS.md, section 4,
+measures the cold start) describes every AWS service in every partition. It keeps the entries of the
+services whose models the layer keeps (the Makefile deleted the others, so botocore could not create their
+clients anyway) and every partition's regions and defaults, without indentation: a small part of the
+original. What the legacy resolver answers for a kept service does not change
+(tests/unit/test_layer_data.py compares every region and variant).
 
 Nothing else changes: keys, shapes and rules stay equal as JSON values, and the documentation botocore
 reads when it calls an API (`clientContextParams`) stays (the layer tests make calls through the result).

@@ -19,10 +19,7 @@ from emulation.aws_stack import LocalAws, local_aws
 from emulation.hook_results_api import EmulatedHookResult
 from emulation.reconciliation import Reconciliation, reconcile
 from emulation.synthetic_history import synthetic_history
-
-
-class SimulatedCrash(BaseException):
-    """The process dies here: not an Exception, so no cleanup code of the archiver runs."""
+from tests.simulated_crash import SimulatedCrash as SimulatedCrash  # noqa: PLC0414  # the fault tests import it here
 
 
 class SharedClock:

@@ -14,6 +14,7 @@ from emulation.aws_stack import LocalAws
 from emulation.hook_results_api import EmulatedHookResult
 from emulation.synthetic_history import synthetic_results
 from tests.integration.conftest import failed_ids, seed_history, terminal_ids
+from tests.simulated_crash import SimulatedCrash
 
 
 def event_ids(events: list[dict[str, Any]]) -> Counter[str]:
@@ -139,10 +140,6 @@ def test_shuffled_order_scans_everything_and_stays_complete(aws: LocalAws, archi
     ids = archiver.read_archive().column("hook_result_id").to_pylist()
     assert len(ids) == len(set(ids))
     assert set(ids) == terminal_ids(aws)
-
-
-class SimulatedCrash(BaseException):
-    """Stands for the process dying: not an Exception, so no cleanup code runs."""
 
 
 class CrashOnCommit:

@@ -9,17 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hook_archive.errors import CheckpointCorruptError, ConfigError
+from hook_archive.errors import CheckpointCorruptError, ConfigError, MalformedHookResultError
 from hook_archive.logic.partitioning import archive_key, checkpoint_key, partition_date
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, to_record_batch
 from hook_archive.models.checkpoint import Checkpoint
 from hook_archive.models.config import ArchiverConfig
-from hook_archive.models.hook_result import (
-    HookResult,
-    MalformedHookResultError,
-    parse_api_timestamp,
-    to_epoch_ms,
-)
+from hook_archive.models.hook_result import HookResult, parse_api_timestamp, to_epoch_ms
 from tests.unit.factories import hook_result
 
 VALID_ENV = {"AWS_REGION": "eu-west-1", "ARCHIVE_BUCKET": "my-hook-archive"}

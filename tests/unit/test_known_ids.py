@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hook_archive.errors import CheckpointCorruptError
+from hook_archive.errors import CheckpointCorruptError, MalformedKnownIdsError
 from hook_archive.models.checkpoint import Checkpoint
-from hook_archive.models.known_ids import MAGIC, RECORD_BYTES, KnownIds, MalformedKnownIdsError
+from hook_archive.models.known_ids import MAGIC, RECORD_BYTES, KnownIds
 
 ids = st.text(min_size=1, max_size=40)
 batches = st.lists(st.dictionaries(ids, st.integers(0, 10**13), max_size=30), max_size=6)

@@ -11,6 +11,14 @@ class ConfigError(ArchiverError):
     """The Lambda environment is missing a variable or holds a bad value."""
 
 
+# The errors that are also ValueErrors were ValueErrors first: they stay so, for code that catches
+# ValueError and for pydantic, which reports a ValueError raised in a validator as a ValidationError.
+
+
+class MalformedHookResultError(ArchiverError, ValueError):
+    """A summary we cannot archive at all (no usable HookResultId): the run counts it and goes on."""
+
+
 class HookResultsError(ArchiverError):
     """ListHookResults or GetHookResult failed after botocore's retries."""
 
@@ -36,6 +44,10 @@ class CheckpointError(ArchiverError):
     """The checkpoint could not be read or written."""
 
 
+class MalformedKnownIdsError(ArchiverError, ValueError):
+    """The stored known-ids object cannot be decoded (dal/checkpoint_store reports it as corrupt)."""
+
+
 class CheckpointCorruptError(CheckpointError):
     """The checkpoint object exists but is not a valid checkpoint; never reset it silently."""
 
@@ -46,6 +58,10 @@ class CheckpointConflictError(CheckpointError):
 
 class RunInProgressError(CheckpointError):
     """Another run holds a live lease on the checkpoint."""
+
+
+class EventTooLargeError(ArchiverError, ValueError):
+    """A failure event cannot be shortened to fit PutEvents' entry size."""
 
 
 class EventPublishError(ArchiverError):

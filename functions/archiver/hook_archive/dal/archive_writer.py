@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hook_archive.dal.aws_errors import S3_CONFLICT_CODES, S3_NOT_FOUND_CODES, error_code
 from hook_archive.errors import ArchiveConflictError, ArchiveWriteError
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, from_table, to_record_batch
 from hook_archive.models.hook_result import HookResult
@@ -103,9 +104,6 @@ class ParquetSpool:
         self._directory.cleanup()
 
 
-_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
-
-
 class S3ArchiveWriter:
     def __init__(
         self, *, bucket: str, client: S3Client | None = None, botocore_config: Config | None = None
@@ -131,8 +129,8 @@ class S3ArchiveWriter:
                     **condition,  # type: ignore[arg-type]
                 )
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in _CONFLICT_CODES or (code == "NoSuchKey" and replacing_etag):
+            code = error_code(error)
+            if code in S3_CONFLICT_CODES or (code == "NoSuchKey" and replacing_etag):
                 raise ArchiveConflictError(
                     f"s3://{self.bucket}/{spooled.key} changed under this run ({code}): another run wrote it "
                     "after this one started, or the checkpoint is older than the archive (restored from a "
@@ -149,8 +147,8 @@ class S3ArchiveWriter:
             response = self._client.get_object(Bucket=self.bucket, Key=key)
             body = response["Body"].read()
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in {"NoSuchKey", "404"}:
+            code = error_code(error)
+            if code in S3_NOT_FOUND_CODES:
                 return [], None
             raise ArchiveWriteError(f"reading s3://{self.bucket}/{key} failed: {code}") from error
         except BotoCoreError as error:

@@ -51,7 +51,8 @@ class AwsClients:
 
 @cache
 def _session() -> boto3.session.Session:
-    # One session per process, like boto3's default one (a session costs ~0.2 s to create), with our parser.
+    # One session per process, like boto3's default one, with our parser: creating a session loads botocore's
+    # data again (what client creation costs at cold start: bench/RESULTS.md, section 4).
     core = botocore.session.get_session()
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_api_timestamp)
     return boto3.session.Session(botocore_session=core)

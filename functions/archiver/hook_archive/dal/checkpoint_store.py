@@ -20,20 +20,18 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hook_archive.errors import CheckpointConflictError, CheckpointCorruptError, CheckpointError
-from hook_archive.models.checkpoint import Checkpoint, KnownIdsObject
-from hook_archive.models.known_ids import (
-    MAGIC,
-    RECORD_BYTES,
-    KnownIds,
-    KnownIdsUpdate,
+from hook_archive.dal.aws_errors import S3_CONFLICT_CODES, S3_NOT_FOUND_CODES, error_code
+from hook_archive.errors import (
+    CheckpointConflictError,
+    CheckpointCorruptError,
+    CheckpointError,
     MalformedKnownIdsError,
 )
+from hook_archive.models.checkpoint import Checkpoint, KnownIdsObject
+from hook_archive.models.known_ids import MAGIC, RECORD_BYTES, KnownIds, KnownIdsUpdate
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 
 class S3CheckpointStore:
@@ -63,8 +61,8 @@ class S3CheckpointStore:
             response = self._client.get_object(Bucket=self.bucket, Key=self.key)
             body = response["Body"].read()
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in {"NoSuchKey", "404"}:
+            code = error_code(error)
+            if code in S3_NOT_FOUND_CODES:
                 return None, None
             raise CheckpointError(f"reading checkpoint {self.location} failed: {code}") from error
         except BotoCoreError as error:
@@ -98,8 +96,8 @@ class S3CheckpointStore:
 
             known = KnownIds.from_records(chunks(), count=reference.count) if magic == MAGIC else None
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in {"NoSuchKey", "404"}:
+            code = error_code(error)
+            if code in S3_NOT_FOUND_CODES:
                 raise CheckpointCorruptError(
                     f"checkpoint {self.location} names known ids {where}, which does not exist. Refusing to "
                     "go on without them: they prevent duplicates. Restore the object or a previous "
@@ -178,8 +176,8 @@ class S3CheckpointStore:
                     IfNoneMatch="*",
                 )
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in _CONFLICT_CODES:
+            code = error_code(error)
+            if code in S3_CONFLICT_CODES:
                 raise CheckpointConflictError(
                     f"checkpoint {self.location} was changed by another run ({code}); this run made no commit"
                 ) from error

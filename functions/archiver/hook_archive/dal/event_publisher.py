@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hook_archive.dal.aws_errors import error_code, error_message
 from hook_archive.logic.failure_events import EventEnvelope
 
 if TYPE_CHECKING:
@@ -98,9 +99,8 @@ class EventBridgePublisher:
             try:
                 response = self._client.put_events(Entries=[self._entry(envelope) for envelope in chunk])
             except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "Unknown")
-                message = error.response.get("Error", {}).get("Message", "")
                 # botocore already retried throttling and 5xx: whatever reaches here fails the whole chunk.
+                code, message = error_code(error), error_message(error)
                 outcome.failed.extend(FailedEntry(envelope, code, message, True) for envelope in chunk)
                 return
             except BotoCoreError as error:

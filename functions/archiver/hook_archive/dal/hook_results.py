@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from hook_archive.dal.aws_errors import error_code, error_message
 from hook_archive.errors import HookResultsError, PaginationError
 
 if TYPE_CHECKING:
@@ -44,10 +45,10 @@ class HookResultsReader:
                     else self._client.list_hook_results()
                 )
             except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "Unknown")
-                message = error.response.get("Error", {}).get("Message", "")
+                code = error_code(error)
                 raise HookResultsError(
-                    f"ListHookResults failed on page {page} after retries: {code}: {message}", error_code=code
+                    f"ListHookResults failed on page {page} after retries: {code}: {error_message(error)}",
+                    error_code=code,
                 ) from error
             except BotoCoreError as error:
                 raise HookResultsError(
@@ -72,7 +73,7 @@ class HookResultsReader:
         try:
             return dict(self._client.get_hook_result(HookResultId=hook_result_id))
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "Unknown")
+            code = error_code(error)
             raise HookResultsError(
                 f"GetHookResult {hook_result_id} failed: {code}", error_code=code
             ) from error

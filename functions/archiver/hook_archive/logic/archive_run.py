@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
@@ -24,6 +24,7 @@ from hook_archive.errors import (
     ArchiveConflictError,
     CheckpointCorruptError,
     HookResultsError,
+    MalformedHookResultError,
     PaginationError,
     RunInProgressError,
 )
@@ -32,8 +33,8 @@ from hook_archive.logic.partitioning import archive_key, partition_date, s3_uri
 from hook_archive.logic.sweep import Sweep
 from hook_archive.models.checkpoint import Checkpoint, OutboxEntry, WriteIntent
 from hook_archive.models.failure_event import DETAIL_TYPE, Enrichment
-from hook_archive.models.hook_result import HookResult, MalformedHookResultError
-from hook_archive.models.run_report import RunReport
+from hook_archive.models.hook_result import HookResult
+from hook_archive.models.run_report import RunReport, SweepStats
 
 _MAX_CONSECUTIVE_ENRICHMENT_ERRORS = 3
 _PUBLISH_SLICE = 100  # PutEvents entries between two deadline checks
@@ -320,19 +321,9 @@ def _spool(run: _Run, spool: ArchiveSpool, result: HookResult, sequence: int, no
 
 
 def _copy_stats(report: RunReport, sweep: Sweep) -> None:
-    stats = sweep.stats
-    report.results_seen = stats.results_seen
-    report.archived_new = stats.archived_new
-    report.archived_completed = stats.archived_completed
-    report.archived_abandoned = stats.archived_abandoned
-    report.archived_adopted = stats.archived_adopted
-    report.archived = (
-        stats.archived_new + stats.archived_completed + stats.archived_abandoned + stats.archived_adopted
-    )
-    report.deferred_in_progress = stats.deferred_in_progress
-    report.already_archived = stats.already_archived
-    report.repeated_in_run = stats.repeated_in_run
-    report.out_of_order = stats.out_of_order
+    for counter in fields(SweepStats):
+        setattr(report, counter.name, getattr(sweep.stats, counter.name))
+    report.archived = sweep.stats.total_archived()
 
 
 def _check_lease(run: _Run, lease_expires_ms: int, *, before: str) -> None:

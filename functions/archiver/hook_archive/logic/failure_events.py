@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hook_archive.errors import EventTooLargeError
 from hook_archive.models.failure_event import (
     DETAIL_TYPE,
     Annotation,
@@ -119,7 +120,7 @@ def fit_to_limit(detail: HookFailureDetail, *, budget_bytes: int) -> HookFailure
         if value is None or len(value) <= _MIN_KEPT_CHARS + len(_TRUNCATION_MARK):
             annotations = document["enrichment"]["annotations"]
             if not annotations:
-                raise ValueError(
+                raise EventTooLargeError(
                     f"failure event for {detail.hook_result_id} cannot fit in {budget_bytes} bytes"
                 )
             annotations.pop()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from hook_archive.models.checkpoint import Checkpoint, Order, PendingInvocation, ScanProgress
 from hook_archive.models.hook_result import HookResult
 from hook_archive.models.known_ids import KnownIds, KnownIdsUpdate
+from hook_archive.models.run_report import SweepStats
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,6 @@ class Coverage:
             and self.newest_seen_ms is not None
             and self.swept_down_to_ms < invoked_at_ms < self.newest_seen_ms - late_window_ms
         )
-
-
-@dataclass
-class SweepStats:
-    results_seen: int = 0
-    archived_new: int = 0
-    archived_completed: int = 0
-    archived_abandoned: int = 0
-    archived_adopted: int = 0
-    deferred_in_progress: int = 0
-    already_archived: int = 0
-    repeated_in_run: int = 0
-    out_of_order: bool = False
 
 
 @dataclass(frozen=True)

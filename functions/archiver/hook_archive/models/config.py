@@ -109,10 +109,6 @@ class ArchiverConfig(BaseModel):
             raise ValueError("must be 1-256 characters and must not start with 'aws.' (reserved by AWS)")
         return value
 
-    @property
-    def event_detail_type(self) -> str:
-        return "CloudFormation Hook Invocation Failed"
-
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ArchiverConfig:
         """Parse the environment; a bad or missing variable raises ConfigError naming it."""

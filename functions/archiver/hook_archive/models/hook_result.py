@@ -10,6 +10,8 @@ from typing import Any
 
 import dateutil.parser
 
+from hook_archive.errors import MalformedHookResultError
+
 IN_PROGRESS = "HOOK_IN_PROGRESS"
 FAILED_STATUSES = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
 
@@ -35,10 +37,6 @@ API_FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
-class MalformedHookResultError(ValueError):
-    """A summary we cannot archive at all (no usable HookResultId)."""
-
-
 def to_epoch_ms(moment: datetime) -> int:
     """UTC milliseconds, truncating sub-millisecond precision (the archive's resolution)."""
     if moment.tzinfo is None:
@@ -49,7 +47,8 @@ def to_epoch_ms(moment: datetime) -> int:
 def parse_api_timestamp(value: str) -> datetime:
     """The API's ISO 8601 timestamps, parsed natively; anything else by dateutil, as botocore would.
 
-    botocore's default (dateutil) parser took about half of a backfill's time, parsing InvokedAt."""
+    botocore's default (dateutil) parser is far slower, and every InvokedAt goes through it: bench/RESULTS.md,
+    section 1 ("A tuned floor"), measures the difference."""
     try:
         parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError):

@@ -1,8 +1,8 @@
 """The ids the checkpoint must remember, kept compact so a long backfill does not grow memory per id.
 
 Until a complete scan proves the API's order, a backfill spread over many invocations must remember every
-id it archived (see logic/sweep.py). As Python strings in a dict that cost about 370 bytes of memory per
-id, and the whole set was loaded, copied and serialised as JSON twice per run. Here each id is a 128-bit
+id it archived (see logic/sweep.py). As Python strings in a dict they cost many times their length in
+memory, and the whole set was loaded, copied and serialised as JSON twice per run. Here each id is a 128-bit
 BLAKE2b digest, split in two signed 64-bit halves, with its InvokedAt position: three sorted int64 arrays,
 24 bytes per id, looked up by binary search. It is stored as one binary object beside the checkpoint
 (dal/checkpoint_store): a magic, then 24-byte little-endian records (high, low, position) in sorted order.
@@ -14,6 +14,8 @@ is never held twice in memory; the next run loads the new object.
 A digest collision would make a new result look archived. With 128 bits the chance among even 10^7
 remembered ids is about 10^-25, far below the chance of a hardware fault; the ids themselves stay in the
 archive, so nothing else depends on the digest.
+
+What the set costs a long backfill in memory and checkpoint time is measured in bench/RESULTS.md, section 3.
 """
 
 from __future__ import annotations
@@ -27,15 +29,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
+from hook_archive.errors import MalformedKnownIdsError
+
 MAGIC = b"CFNHAK01"  # cfn-hook-archive known ids, layout 1: magic, then sorted (high, low, position) records
 RECORD_BYTES = 24
 _RECORDS_PER_CHUNK = 8192
 
 Entry = tuple[int, int, int]  # (high, low, position)
-
-
-class MalformedKnownIdsError(ValueError):
-    """The stored known-ids object cannot be decoded."""
 
 
 def id_key(result_id: str) -> tuple[int, int]:

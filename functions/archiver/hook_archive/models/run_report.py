@@ -10,14 +10,11 @@ RunStatus = Literal[
 ]
 
 
-@dataclass
-class RunReport:
-    run_id: str
-    status: RunStatus = "complete"
-    pages: int = 0
+@dataclass(kw_only=True)
+class SweepStats:
+    """What the sweep (logic/sweep.py) counted; the run report carries the same counters."""
+
     results_seen: int = 0
-    malformed_results: int = 0
-    archived: int = 0
     archived_new: int = 0
     archived_completed: int = 0
     archived_abandoned: int = 0
@@ -25,8 +22,20 @@ class RunReport:
     deferred_in_progress: int = 0
     already_archived: int = 0
     repeated_in_run: int = 0
-    stopped_early: bool = False
     out_of_order: bool = False
+
+    def total_archived(self) -> int:
+        return self.archived_new + self.archived_completed + self.archived_abandoned + self.archived_adopted
+
+
+@dataclass(kw_only=True)
+class RunReport(SweepStats):
+    run_id: str
+    status: RunStatus = "complete"
+    pages: int = 0
+    malformed_results: int = 0
+    archived: int = 0
+    stopped_early: bool = False
     failures: int = 0
     events_published: int = 0
     events_failed: int = 0
@@ -48,4 +57,5 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        # run_id and status first, as a reader of the log line expects; then every field in its order.
+        return {"run_id": self.run_id, "status": self.status} | asdict(self)
