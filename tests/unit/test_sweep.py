@@ -166,6 +166,25 @@ def test_results_without_invoked_at_are_deduplicated_by_id() -> None:
     assert sweep_run(first.checkpoint, [hook_result(1), odd]).archived == []
 
 
+def test_a_result_without_invoked_at_is_archived_once_however_long_it_stays_listed() -> None:
+    # Given a result the API lists without InvokedAt, among results that keep arriving
+    odd = hook_result(3, invoked_at_ms=None)
+    checkpoint = empty_checkpoint()
+    archived: list[str] = []
+    for tick in range(6):
+        # When runs go on for far longer than the late-arrival window
+        newer = [
+            hook_result(100 + tick * 10 + n, invoked_at_ms=BASE_MS + tick * 10 * LATE_MS + n)
+            for n in range(3)
+        ]
+        run = sweep_run(checkpoint, [*newest_first(newer), odd], now_ms=BASE_MS + tick * 10 * LATE_MS + 10)
+        archived.extend(result.hook_result_id for result in run.archived)
+        checkpoint = run.checkpoint
+    # Then it is archived exactly once: no position ever settles it, so its id is never forgotten
+    assert archived.count(odd.hook_result_id) == 1
+    assert odd.hook_result_id in checkpoint.known_ids
+
+
 def test_unknown_status_values_count_as_terminal() -> None:
     novel = hook_result(1, status="HOOK_SOMETHING_NEW")
     assert [r.hook_result_id for r in sweep_run(empty_checkpoint(), [novel]).archived] == [

@@ -20,6 +20,9 @@ from hook_archive.models.hook_result import HookResult
 from hook_archive.models.known_ids import KnownIds, KnownIdsUpdate
 from hook_archive.models.run_report import SweepStats
 
+# The position of a result the API lists without InvokedAt: above every time, so no coverage settles it.
+NEVER_SETTLED_MS = 2**63 - 1
+
 
 @dataclass(frozen=True)
 class Coverage:
@@ -99,8 +102,9 @@ class Sweep:
         )
 
     def _position(self, result: HookResult) -> int:
-        # A result without InvokedAt is placed at "now": never settled, so deduplicated by id.
-        return result.invoked_at_ms if result.invoked_at_ms is not None else self.now_ms
+        # A result without InvokedAt has no place in time: never settled, so deduplicated by id, and its id is
+        # remembered for good (placed at "now", it was forgotten once the window passed, then archived again).
+        return result.invoked_at_ms if result.invoked_at_ms is not None else NEVER_SETTLED_MS
 
     def observe(self, results: Iterable[HookResult]) -> list[HookResult]:
         """Classify one page; return the results to archive now."""
