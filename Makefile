@@ -18,7 +18,7 @@ SAM_BUILD := $(SAM) build --cached --parallel
 # The other architecture, built from a copy of template.yaml that differs in the architecture only.
 X86_DIR := .aws-sam/x86_64
 
-.PHONY: setup demo test lint unit integration tools build build-x86_64 template-check pins bench preflight deploy clean
+.PHONY: setup demo test check lint unit integration tools build build-x86_64 template-check pins generate bench preflight deploy clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -56,6 +56,10 @@ unit: setup
 integration: setup
 	$(RUN)/pytest tests/integration -q
 
+# The inner loop, in seconds: lint, types, the unit tier and the fakes tier (no server, no socket).
+check: lint
+	$(RUN)/pytest tests/unit tests/functional -q
+
 # The deployable artefact: .aws-sam/build, for the architecture template.yaml names (arm64).
 build: $(SAM_TOOLS)/.synced
 	$(SAM_ENV) $(SAM_BUILD)
@@ -83,6 +87,12 @@ pins: | $(UV)
 		--python-platform x86_64-unknown-linux-gnu tooling/checkov.in -o tooling/checkov-requirements.txt
 	$(UV) export --locked --no-dev --no-default-groups --no-emit-project --format requirements-txt \
 		-o layers/dependencies/requirements.txt --quiet
+
+# Rewrite every file derived from a single source: the event JSON Schema, the template's inline copies
+# (named-query SQL, registry schema, Glue columns) and the layer's requirements.txt. tests/template checks
+# that it changes nothing.
+generate: setup
+	$(RUN)/python tooling/generate.py
 
 # Read-only checks of the account, the deploy parameters and this machine, before `sam deploy`. Options go in
 # ARGS, e.g. make preflight ARGS="--region eu-west-1 --parameter-overrides ReservedConcurrency=1".

@@ -20,6 +20,10 @@ from hook_archive.models.hook_result import HookResult
 from hook_archive.models.known_ids import KnownIds, KnownIdsUpdate
 from hook_archive.models.run_report import SweepStats
 
+# A complete scan proves the API lists newest first only when it is long enough that a reshuffled listing
+# could not have come out sorted by chance (1/20! < 1e-18); shorter listings are a page or two, always scanned
+# whole.
+MIN_RESULTS_TO_PROVE_ORDER = 20
 # The position of a result the API lists without InvokedAt: above every time, so no coverage settles it.
 NEVER_SETTLED_MS = 2**63 - 1
 
@@ -214,7 +218,7 @@ class Sweep:
             archived[result.hook_result_id] = self._position(result)
         if self.stats.out_of_order:
             order: Order = "unordered"
-        elif exhausted and self._seen_before + self.stats.results_seen > 1:
+        elif exhausted and self._seen_before + self.stats.results_seen >= MIN_RESULTS_TO_PROVE_ORDER:
             order = "newest_first"
         else:
             order = self.checkpoint.order
