@@ -700,8 +700,16 @@ def test_samconfig_deploys_with_the_capabilities_the_template_needs() -> None:
     assert set(overrides) <= set(stack.template["Parameters"])
 
 
-def test_readme_explains_every_parameter() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("## Deploy to AWS") : readme.index("## Query with Athena")]
+def test_deploy_docs_explain_every_parameter_and_environment_variable() -> None:
+    page = (REPO_ROOT / "docs" / "deploy-and-operate.md").read_text()
+
+    def section(heading: str) -> str:
+        start = page.index(f"\n{heading}\n")
+        end = page.find("\n## ", start + 1)
+        return page[start : end if end != -1 else len(page)]
+
+    parameters, variables = section("## Parameters"), section("## Configuration")
     for name in transformed()["Parameters"]:
-        assert f"| `{name}` |" in section, name
+        assert f"| `{name}` |" in parameters, name
+    for name in ENVIRONMENT_VARIABLES:
+        assert f"| `{name}` |" in variables, name
