@@ -5,13 +5,13 @@ archiver's own counters."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
 from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
 from emulation.hook_results_api import EmulatedHookResult
+from emulation.invariants import Reconciliation
 from emulation.lambda_runtime import FunctionSpec, add_code_to_path, function_spec
 
 FAILED = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
@@ -29,42 +29,6 @@ _COMPARED = {
     "type_arn": ("type_arn", "TypeArn"),
     "hook_execution_target": ("hook_execution_target", "HookExecutionTarget"),
 }
-
-
-@dataclass
-class Reconciliation:
-    rows: int = 0
-    expected: int = 0
-    missing: set[str] = field(default_factory=set)
-    unexpected: set[str] = field(default_factory=set)
-    duplicated: set[str] = field(default_factory=set)
-    mismatched: list[str] = field(default_factory=list)
-    events: int = 0
-    failures_without_event: set[str] = field(default_factory=set)
-    events_without_failed_row: set[str] = field(default_factory=set)
-    checkpoint_problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.missing
-            or self.unexpected
-            or self.duplicated
-            or self.mismatched
-            or self.failures_without_event
-            or self.events_without_failed_row
-            or self.checkpoint_problems
-        )
-
-    def summary(self) -> str:
-        return (
-            f"rows={self.rows} expected={self.expected} missing={sorted(self.missing)[:5]} "
-            f"unexpected={sorted(self.unexpected)[:5]} duplicated={sorted(self.duplicated)[:5]} "
-            f"mismatched={self.mismatched[:3]} events={self.events} "
-            f"failures_without_event={sorted(self.failures_without_event)[:5]} "
-            f"events_without_failed_row={sorted(self.events_without_failed_row)[:5]} "
-            f"checkpoint={self.checkpoint_problems}"
-        )
 
 
 def _expected_value(result: EmulatedHookResult, attribute: str, member: str) -> Any:

@@ -17,7 +17,8 @@ import pytest
 from emulation.archiver_harness import ArchiverHarness
 from emulation.aws_stack import LocalAws, local_aws
 from emulation.hook_results_api import EmulatedHookResult
-from emulation.reconciliation import Reconciliation, reconcile
+from emulation.invariants import Reconciliation
+from emulation.reconciliation import reconcile
 from emulation.synthetic_history import synthetic_history
 from tests.simulated_crash import SimulatedCrash as SimulatedCrash  # noqa: PLC0414  # the fault tests import it here
 

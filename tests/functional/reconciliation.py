@@ -5,53 +5,14 @@ The same three invariants as emulation/reconciliation.py checks on the wire."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 
+from emulation.invariants import Reconciliation
 from hook_archive.logic.partitioning import s3_uri
 from hook_archive.models.hook_result import API_FIELDS, FAILED_STATUSES, IN_PROGRESS, HookResult, utc_date
 from tests.functional.fakes import FakeWorld
 
 _COMPARED = tuple(name for _, name in API_FIELDS if name not in {"hook_result_id"})
 _FINAL_ONLY = frozenset({"status", "hook_status_reason"})
-
-
-@dataclass
-class Reconciliation:
-    rows: int = 0
-    expected: int = 0
-    missing: set[str] = field(default_factory=set)
-    unexpected: set[str] = field(default_factory=set)
-    duplicated: set[str] = field(default_factory=set)
-    mismatched: list[str] = field(default_factory=list)
-    events: int = 0
-    failures_without_event: set[str] = field(default_factory=set)
-    events_without_failed_row: set[str] = field(default_factory=set)
-    events_naming_another_object: set[str] = field(default_factory=set)
-    checkpoint_problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.missing
-            or self.unexpected
-            or self.duplicated
-            or self.mismatched
-            or self.failures_without_event
-            or self.events_without_failed_row
-            or self.events_naming_another_object
-            or self.checkpoint_problems
-        )
-
-    def summary(self) -> str:
-        return (
-            f"rows={self.rows} expected={self.expected} missing={sorted(self.missing)[:5]} "
-            f"unexpected={sorted(self.unexpected)[:5]} duplicated={sorted(self.duplicated)[:5]} "
-            f"mismatched={self.mismatched[:3]} events={self.events} "
-            f"failures_without_event={sorted(self.failures_without_event)[:5]} "
-            f"events_without_failed_row={sorted(self.events_without_failed_row)[:5]} "
-            f"events_naming_another_object={sorted(self.events_naming_another_object)[:5]} "
-            f"checkpoint={self.checkpoint_problems}"
-        )
 
 
 def ground_truth(world: FakeWorld) -> dict[str, HookResult]:
