@@ -103,24 +103,25 @@ class ArchiverHarness:
         self._deployed = (wanted, credentials)
         return credentials
 
-    def _role_session(self) -> dict[str, str]:
+    def _role_session(self, stack: Stack) -> dict[str, str]:
         """The function's credentials; the role and the bucket are (re)deployed when the parameters changed
         or the account was reset, never over a policy a test put on purpose."""
         deployed = self._deployed
         reset = deployed is None or not self._role_exists()  # a fresh account: deploy everything again
-        bucket = self.archive_bucket_configuration()
+        bucket = self.archive_bucket_configuration(stack)
         if reset or bucket != self._bucket_deployed:
             self._bucket_deployed = _configure_bucket(self.aws.client("s3"), self.aws.bucket, bucket)
+        documents = RoleDocuments.of(stack)
         if deployed is None or reset:
             self._custom_role = False
-            return self.deploy_role()
-        if not self._custom_role and deployed[0] != self.role_documents():
-            return self.deploy_role()
+            return self.deploy_role(documents)
+        if not self._custom_role and deployed[0] != documents:
+            return self.deploy_role(documents)
         return deployed[1]
 
-    def archive_bucket_configuration(self) -> dict[str, Any] | None:
+    def archive_bucket_configuration(self, stack: Stack | None = None) -> dict[str, Any] | None:
         """ArchiveBucket and its policy as this deployment creates them (None: an existing bucket is used)."""
-        stack = self.deployment()
+        stack = stack or self.deployment()
         if "ArchiveBucket" not in stack.resources("AWS::S3::Bucket"):
             return None
         return {
@@ -148,10 +149,11 @@ class ArchiverHarness:
 
     def environment(self) -> dict[str, str]:
         values = {"TIME_SAFETY_MARGIN_SECONDS": "1", **self.settings}
+        stack = self.deployment()
         return {
-            **resolved_environment(self.spec, values, stack=self.deployment()),
+            **resolved_environment(self.spec, values, stack=stack),
             **self.aws.process_environment(),
-            **self._role_session(),
+            **self._role_session(stack),
             **self.runtime_environment,
         }
 
