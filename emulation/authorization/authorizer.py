@@ -1,6 +1,7 @@
 """Authorizes each call that reaches the local stack as AWS would: the caller is whoever moto's STS issued
 the access key to, its identity policies are the role's policies in moto's IAM, and the resource policies
-are the bucket, bus and key policies in moto's S3, EventBridge and KMS. The decision is ours
+are the bucket, bus and key policies in moto's S3, EventBridge and KMS, and the caller's Organization
+(`aws:PrincipalOrgID`) is the one moto's Organizations holds its account in. The decision is ours
 (`policy_evaluation`), the actions are the table's (`action_map`); moto stores the state, in-process.
 
 Keys listed as `admin_access_keys` (the tests' own clients) are allowed everything: they play the
@@ -21,6 +22,7 @@ from moto.events.models import events_backends
 from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
 from moto.iam.models import Policy, get_account_id_from
 from moto.kms.models import kms_backends
+from moto.organizations.models import organizations_backends
 from moto.s3.models import FakeBucket, s3_backends
 
 from emulation.authorization.action_map import ACTIONS, Requirement
@@ -57,6 +59,7 @@ class _Caller:
     arn: str
     account: str
     policies: tuple[Mapping[str, Any], ...]
+    organization_id: str | None = None
 
 
 # Each protocol's error code for a denied call (HTTP status, code), as the services send it.
@@ -179,6 +182,9 @@ class Authorizer:
             "aws:RequestedRegion": call.region,
             "aws:SecureTransport": "true" if call.secure_transport else "false",
         }
+        if caller.organization_id is not None:
+            # A global key, present only when the caller's account belongs to an Organization.
+            context["aws:PrincipalOrgID"] = caller.organization_id
         for key, template in requirement.context.items():
             value = _fill(template, values, missing=None)
             if value is not None:
@@ -214,7 +220,7 @@ class Authorizer:
         except CreateAccessKeyFailure:
             return None
         policies = tuple(_document(policy) for policy in key.collect_policies())
-        return _Caller(key.arn, account, policies)
+        return _Caller(key.arn, account, policies, organization_of(account))
 
     def _values(self, call: ApiCall, caller: _Caller, kms_key_id: str | None) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -228,6 +234,9 @@ class Authorizer:
             if bucket is not None:
                 values["bucket_region"] = bucket.region_name
                 values.setdefault("KmsKeyId", _s3_kms_key(bucket, call))
+        if call.service == "events":
+            # A PutEvents entry's bus given by name is the caller's, in the endpoint's region.
+            values |= {"EventBusRegion": call.region, "EventBusAccount": caller.account}
         if kms_key_id is not None:
             values["KmsKeyId"] = kms_key_id
         return {name: value for name, value in values.items() if value is not None}
@@ -261,6 +270,21 @@ class Authorizer:
                 return default, account
             return json.loads(key.policy), account
         return None, None
+
+
+def organization_of(account: str) -> str | None:
+    """The id of the Organization `account` belongs to in moto (its management account's or a member's), or
+    None. moto keeps the organization in its management account's backend and maps each member to that
+    account (`organizations_backends.master_accounts`, which moto's reset does not clear: a member is only
+    counted while its management account's organization still lists it). Read without creating backends."""
+    management, partition = organizations_backends.master_accounts.get(account, (account, PARTITION))
+    backends = dict.get(organizations_backends, management)
+    backend = dict.get(backends, partition) if backends is not None else None
+    if backend is None or backend.org is None:
+        return None
+    if not any(item.id == account for item in backend.accounts):
+        return None  # left the organization, or a member of an organization reset since
+    return str(backend.org.id)
 
 
 def _document(policy: Any) -> Mapping[str, Any]:
