@@ -31,21 +31,27 @@ class Effect(Enum):
 class Request:
     """One IAM authorization question: may `principal_arn` do `action` on `resource`, in `context`?"""
 
-    principal_arn: str  # arn:aws:sts::<account>:assumed-role/<role>/<session> or an IAM user/role ARN
+    # arn:aws:sts::<account>:assumed-role/<role>/<session>, an IAM user/role ARN, or a service principal
+    # (events.amazonaws.com) acting on a resource policy's grant
+    principal_arn: str
     action: str  # service:Action
     resource: str  # an ARN, or "*" for actions without resource-level permissions
     context: Mapping[str, ContextValue] = field(default_factory=dict)
     resource_account: str | None = None  # the resource's owner; None: the principal's own account
 
     @property
+    def service_principal(self) -> bool:
+        return not self.principal_arn.startswith("arn:")
+
+    @property
     def principal_account(self) -> str:
-        return self.principal_arn.split(":")[4]
+        return "" if self.service_principal else self.principal_arn.split(":")[4]
 
     @property
     def role_arn(self) -> str | None:
         """The role behind an assumed-role session (what aws:PrincipalArn and resource policies name)."""
         parts = self.principal_arn.split(":", 5)
-        if parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        if len(parts) == _ARN_PARTS and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
             role_name = parts[5].split("/")[1]
             return f"arn:{parts[1]}:iam::{parts[4]}:role/{role_name}"
         return None
@@ -98,8 +104,10 @@ def evaluate(
         return Decision(Effect.EXPLICIT_DENY, request, "resource-based policy", unmet)
     same_account = request.resource_account in (None, request.principal_account)
     # Within an account either kind of policy may allow (a resource policy that names the account only
-    # delegates to IAM); across accounts both must.
-    if same_account:
+    # delegates to IAM); across accounts both must. A service principal has only the resource's grant.
+    if request.service_principal:
+        allowed = resource.allowed_principal_itself
+    elif same_account:
         allowed = identity.allowed or resource.allowed_principal_itself
     else:
         allowed = identity.allowed and resource.allowed
@@ -157,10 +165,14 @@ def _statements(policies: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, 
 
 def _context(request: Request) -> dict[str, ContextValue]:
     """The request's context keys (lower-cased: keys are case-insensitive) with the global principal keys."""
-    context: dict[str, ContextValue] = {
-        "aws:principalaccount": request.principal_account,
-        "aws:principalarn": request.role_arn or request.principal_arn,
-    }
+    context: dict[str, ContextValue] = (
+        {"aws:principalservicename": request.principal_arn}
+        if request.service_principal
+        else {
+            "aws:principalaccount": request.principal_account,
+            "aws:principalarn": request.role_arn or request.principal_arn,
+        }
+    )
     context.update({key.lower(): value for key, value in request.context.items()})
     return context
 
@@ -258,6 +270,9 @@ def _principal_match(statement: Mapping[str, Any], request: Request) -> str | No
         raise PolicyError("a resource policy statement needs a Principal")
     if principal == "*":
         return "itself"
+    if request.service_principal:
+        services = _as_list(principal.get("Service", [])) if isinstance(principal, Mapping) else []
+        return "itself" if request.principal_arn in services else None
     names = _as_list(principal.get("AWS", [])) if isinstance(principal, Mapping) else []
     account = request.principal_account
     partition = request.principal_arn.split(":")[1]

@@ -219,3 +219,25 @@ def test_an_operator_the_evaluator_does_not_know_is_an_error_never_a_match() -> 
     statement = allow("s3:GetObject", OBJECT, Condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
     with pytest.raises(PolicyError, match="IpAddress"):
         evaluate(request(**{"aws:SourceIp": "10.1.2.3"}), [policy(statement)])
+
+
+def test_a_service_principal_has_only_the_resource_policys_grant_and_its_conditions() -> None:
+    queue = "arn:aws:sqs:us-east-1:111111111111:dead-letters"
+    rule = "arn:aws:events:us-east-1:111111111111:rule/failures"
+    grant = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue,
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+        }
+    )
+    delivery = Request("events.amazonaws.com", "sqs:SendMessage", queue, {"aws:SourceArn": rule})
+    assert evaluate(delivery, [], grant).allowed
+    assert not evaluate(delivery, [policy(allow("sqs:SendMessage", queue))]).allowed  # no identity of its own
+    other_rule = Request("events.amazonaws.com", "sqs:SendMessage", queue, {"aws:SourceArn": rule + "-x"})
+    assert not evaluate(other_rule, [], grant).allowed
+    assert not evaluate(
+        Request("sns.amazonaws.com", "sqs:SendMessage", queue, {"aws:SourceArn": rule}), [], grant
+    ).allowed
