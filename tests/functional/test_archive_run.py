@@ -62,6 +62,24 @@ def test_second_run_with_nothing_new_writes_no_object_and_emits_no_event() -> No
     assert len(world.bus.delivered) == events
 
 
+def test_a_run_that_changes_nothing_commits_only_as_the_hourly_heartbeat() -> None:
+    # Fleet health reads updated_at_ms: an idle archiver must keep it moving, a stopped one must not.
+    world = seeded()
+    completed(world.run())
+    first = world.checkpoint_store().load()[0]
+    assert first is not None
+    world.clock.advance(30 * MINUTE_MS)
+    assert not completed(world.run()).checkpoint_committed
+    assert world.checkpoint_store().load()[0] == first
+    world.clock.advance(31 * MINUTE_MS)  # the last commit is now over an hour old
+    assert completed(world.run()).checkpoint_committed
+    beat = world.checkpoint_store().load()[0]
+    assert beat is not None
+    assert beat.updated_at_ms == world.clock()
+    assert beat.model_copy(update={"updated_at_ms": first.updated_at_ms}) == first
+    assert_exact(world)
+
+
 def test_in_progress_invocation_is_archived_once_in_its_final_status_with_one_event() -> None:
     world = seeded()
     waiting = History(50).one(BASE_MS - MINUTE_MS, status=IN_PROGRESS)

@@ -124,6 +124,9 @@ class RunSettings:
     max_outbox: int
     max_events: int = 10_000
     lease_grace_ms: int = 60_000
+    # A run that changed nothing still commits when the last commit is this old: `updated_at_ms` then tells
+    # an idle archiver (no new results) from a stopped one, for fleet health. One PUT an hour.
+    heartbeat_ms: int = 3_600_000
 
 
 @dataclass
@@ -190,7 +193,8 @@ def run_archive(
         new_checkpoint = outcome.applied_to(checkpoint).model_copy(
             update={"sequence": sequence, "outbox": outbox, "intent": None}
         )
-        if new_checkpoint != checkpoint or etag is None:
+        heartbeat_due = clock() - (checkpoint.updated_at_ms or 0) >= settings.heartbeat_ms
+        if new_checkpoint != checkpoint or etag is None or heartbeat_due:
             if holding is not None and holding.intent is not None:
                 _check_lease(run, holding.intent.lease_expires_ms, before="the commit")
             deps.checkpoints.save(new_checkpoint.model_copy(update={"updated_at_ms": clock()}), etag=etag)
