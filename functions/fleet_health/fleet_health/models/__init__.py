@@ -1,0 +1,1 @@
+"""Config, the fields of a checkpoint this check reads, and the report."""
