@@ -51,6 +51,9 @@ def test_one_log_line_per_archiver_and_two_fleet_metrics_with_the_stack_as_dimen
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     handler = cold_start(monkeypatch, ENVIRONMENT)
+    # Powertools keeps one metric buffer per process, shared by every Metrics(): another handler's test may
+    # have left metrics in it (in Lambda each function is its own process).
+    handler.metrics.clear_metrics()
     source = MemoryCheckpoints()
     for account, age_hours in (("111111111111", 1), ("222222222222", 5), ("333333333333", 0)):
         body = {
