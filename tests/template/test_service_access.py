@@ -140,3 +140,27 @@ def test_only_its_service_acting_for_this_account_may_assume_each_role(role: str
     assert not evaluate(
         Request("ec2.amazonaws.com", "sts:AssumeRole", role_arn, {"aws:SourceAccount": ACCOUNT_ID}), [], trust
     ).allowed
+
+
+@pytest.mark.parametrize(
+    ("bucket_policy", "bucket"),
+    [("ArchiveBucketPolicy", "ArchiveBucket"), ("AthenaResultsBucketPolicy", "AthenaResultsBucket")],
+)
+def test_both_buckets_refuse_plain_http_to_anyone_and_leave_tls_to_iam(
+    bucket_policy: str, bucket: str
+) -> None:
+    # The archive bucket's policy is also judged on the wire (tests/integration/test_transport_security.py);
+    # the Athena results bucket has no local Athena, so its policy is judged here.
+    arn = f"arn:aws:s3:::{STACK_NAME}-{bucket.lower()}"
+    stack = Stack(transformed(), stack_name=STACK_NAME, attributes={f"{bucket}.Arn": arn})
+    document = policy(stack, bucket_policy)
+    reader = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/analyst/session"
+    allowed = [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{arn}/*"}]
+    identity = [{"Statement": allowed}]
+    over_tls = Request(reader, "s3:GetObject", f"{arn}/results/1.csv", TLS)
+    plain = Request(reader, "s3:GetObject", f"{arn}/results/1.csv", {"aws:SecureTransport": "false"})
+    assert evaluate(over_tls, identity, document).allowed
+    refused = evaluate(plain, identity, document)
+    assert refused.effect is Effect.EXPLICIT_DENY
+    assert refused.message().endswith("with an explicit deny in a resource-based policy")
+    assert evaluate(plain, identity, without(document, "DenyInsecureTransport")).allowed
