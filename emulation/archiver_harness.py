@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -99,6 +100,10 @@ class ArchiverHarness:
         """Put the role as this deployment defines it (or as `documents` say); return a new session."""
         wanted = documents or self.role_documents()
         role_arn = put_role(self.aws.client("iam"), ROLE_NAME, wanted)
+        # With the role, the function's log group, where the Lambda service writes (the stack creates both).
+        logs = self.aws.client("logs")
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=self.log_group_name(self.deployment()))
         credentials = session_credentials(self.aws.client("sts"), role_arn, self.spec.logical_id)
         self._deployed = (wanted, credentials)
         return credentials
@@ -147,9 +152,9 @@ class ArchiverHarness:
             return False
         return True
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, stack: Stack | None = None) -> dict[str, str]:
         values = {"TIME_SAFETY_MARGIN_SECONDS": "1", **self.settings}
-        stack = self.deployment()
+        stack = stack or self.deployment()
         return {
             **resolved_environment(self.spec, values, stack=stack),
             **self.aws.process_environment(),
@@ -157,14 +162,9 @@ class ArchiverHarness:
             **self.runtime_environment,
         }
 
-    def lambda_service(self, environment: Mapping[str, str]) -> LambdaService:
+    def lambda_service(self, environment: Mapping[str, str], stack: Stack) -> LambdaService:
         """The Lambda service's side of this deployment's invocations (log group, tracing, destination)."""
-        stack = self.deployment()
         function = stack.properties(self.spec.logical_id)
-        log_group = self.log_group_name(stack)
-        logs = self.aws.client("logs")
-        if not logs.describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]:
-            logs.create_log_group(logGroupName=log_group)  # the stack creates it
         on_failure = function.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure", {})
         tracing = function.get(
             "Tracing", self.spec.template.get("Globals", {}).get("Function", {}).get("Tracing")
@@ -172,7 +172,7 @@ class ArchiverHarness:
         return LambdaService(
             environment,
             function_name=stack.physical_ids["ArchiverFunction"],
-            log_group=log_group,
+            log_group=self.log_group_name(stack),
             on_failure_destination=on_failure.get("Destination"),
             tracing=tracing == "Active",
             deliveries=self.deliveries,
@@ -181,7 +181,8 @@ class ArchiverHarness:
     def run(self, *, timeout_seconds: float | None = None, **handler_kwargs: Any) -> dict[str, Any]:
         """One scheduled invocation of the handler named in template.yaml, with a cold start; then what the
         Lambda service does with the role (logs, trace, the on-failure destination's record)."""
-        environment = self.environment()
+        stack = self.deployment()
+        environment = self.environment(stack)
         event = load_event(self.event_name)
         started = time.monotonic()
         error: BaseException | None = None
@@ -198,7 +199,7 @@ class ArchiverHarness:
             error = failure
             raise
         finally:
-            self.lambda_service(environment).after_invocation(
+            self.lambda_service(environment, stack).after_invocation(
                 request_id=str(uuid.uuid4()),
                 event=event,
                 error=error,
