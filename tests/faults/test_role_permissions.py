@@ -9,11 +9,13 @@ tests/integration/test_lambda_service_permissions.py takes those away.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from emulation.aws_stack import ACCOUNT_ID, REGION
+from emulation.function_role import RoleDocuments
 from tests.faults.conftest import Rig
 
 # What the first run says when the statement is missing: the product's error names the failed step and
@@ -161,14 +163,32 @@ def test_the_archive_key_is_usable_only_through_s3_in_the_buckets_region(rig: Ri
     _clean_afterwards(rig)
 
 
-def test_without_the_hook_results_key_statement_failures_are_announced_unenriched(rig: Rig) -> None:
+def _hooks_key_via_another_region(documents: RoleDocuments) -> RoleDocuments:
+    statement = documents.statement("HookResultsKey")
+    assert (
+        statement["Condition"]["StringEquals"]["kms:ViaService"] == f"cloudformation.{REGION}.amazonaws.com"
+    )
+    via = {"StringEquals": {"kms:ViaService": "cloudformation.eu-west-1.amazonaws.com"}}
+    return documents.replacing("HookResultsKey", {**statement, "Condition": via})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda documents: documents.without("HookResultsKey"), id="taken-away"),
+        pytest.param(_hooks_key_via_another_region, id="through-cloudformation-of-another-region"),
+    ],
+)
+def test_without_the_hook_results_key_statement_failures_are_announced_unenriched(
+    rig: Rig, change: Callable[[RoleDocuments], RoleDocuments]
+) -> None:
     # GetHookResult of a result encrypted with a customer managed key needs kms:Decrypt through
-    # CloudFormation; without it the event still goes out, enrichment "unavailable".
+    # CloudFormation of this region; without it the event still goes out, enrichment "unavailable".
     key = _kms_key(rig)
     rig.aws.emulator.results_kms_key_arn = key
     rig.harness.parameters["HookResultsKmsKeyArn"] = key
     rig.seed(days=1, per_day=40)
-    rig.harness.put_role_policy(rig.harness.role_documents().without("HookResultsKey"))
+    rig.harness.put_role_policy(change(rig.harness.role_documents()))
     outcome = rig.run()
     assert isinstance(outcome, dict), outcome
     statuses = {event["detail"]["enrichment"]["status"] for event in rig.events}
