@@ -100,6 +100,12 @@ def _other_source(statement: dict[str, Any]) -> dict[str, Any]:
     return {**statement, "Condition": {"StringEquals": {**equals, "events:source": "someone-else"}}}
 
 
+def _other_detail_type(statement: dict[str, Any]) -> dict[str, Any]:
+    equals = statement["Condition"]["StringEquals"]
+    assert "events:detail-type" in equals, "the role may put events with any detail-type"
+    return {**statement, "Condition": {"StringEquals": {**equals, "events:detail-type": "Something Else"}}}
+
+
 # A statement narrowed the wrong way: the run fails with what AWS says, and nothing is lost.
 NARROWED = {
     "as-first-released": (
@@ -112,6 +118,7 @@ NARROWED = {
     # EventBridge authorizes PutEvents per entry: an entry whose source the role may not put fails with
     # NotAuthorizedForSourceException (PutEventsResultEntry); the call itself succeeds.
     "another-event-source": ("FailureEvents", _other_source, "NotAuthorizedForSourceException"),
+    "another-detail-type": ("FailureEvents", _other_detail_type, "NotAuthorizedForDetailTypeException"),
 }
 
 
