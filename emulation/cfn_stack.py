@@ -131,7 +131,16 @@ class Stack:
         if key == "Fn::Join":
             separator, items = argument
             return separator.join(str(item) for item in self.resolve(items))
+        if key in {"Fn::Select", "Fn::Split"}:
+            return self._list_function(key, argument)
         raise ValueError(f"unsupported intrinsic {key}")
+
+    def _list_function(self, key: str, argument: Any) -> Any:
+        if key == "Fn::Select":
+            index, items = argument
+            return self.resolve(items)[int(self.resolve(index))]
+        separator, text = argument
+        return str(self.resolve(text)).split(separator)
 
     def _ref(self, name: str) -> Any:
         pseudo = {
