@@ -18,7 +18,7 @@ SAM_BUILD := $(SAM) build --cached --parallel
 # The other architecture, built from a copy of template.yaml that differs in the architecture only.
 X86_DIR := .aws-sam/x86_64
 
-.PHONY: setup demo test check lint unit integration tools build build-x86_64 template-check pins generate bench preflight deploy clean
+.PHONY: setup demo test check lint unit integration tools build build-x86_64 template-check pins generate bench preflight deploy package-org clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -99,6 +99,17 @@ generate: setup
 # PATH as `make deploy` and `make build` see it: the pinned SAM CLI (make tools) and the Python 3.13 sam build runs.
 preflight: setup
 	PATH="$(PYTHON_DIR)$(abspath $(SAM_TOOLS))/bin:$$PATH" $(RUN)/cfn-hook-archive preflight $(ARGS)
+
+# The member StackSet of an Organization: the plain-CloudFormation member template, generated from
+# template.yaml, and the built function and layer zips, under .aws-sam/org/. With ARTIFACT_BUCKET_PREFIX
+# (and AWS credentials of the account that hosts them) they are published to <prefix>-<region> for each of
+# REGIONS, readable by the Organization: make package-org REGIONS="us-east-1 eu-west-1" ARTIFACT_BUCKET_PREFIX=...
+ORG_DIR := .aws-sam/org
+package-org: setup build
+	mkdir -p $(ORG_DIR)
+	$(SAM_TOOLS)/bin/python tooling/sam_transform.py template.yaml > $(ORG_DIR)/transformed.json
+	$(RUN)/python -m tooling.package_org --transformed $(ORG_DIR)/transformed.json --out $(ORG_DIR) \
+		--regions $(REGIONS) --artifact-bucket-prefix "$(ARTIFACT_BUCKET_PREFIX)"
 
 deploy: build
 	$(SAM_ENV) $(SAM) deploy --guided
