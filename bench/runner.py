@@ -35,6 +35,7 @@ class Outcome:
     result: dict[str, Any]
     wall_s: float
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
+    stdout: str = ""  # what the function printed (its log lines and EMF), when captured
 
     @property
     def invoke_s(self) -> float:
@@ -76,6 +77,7 @@ def run_child(
     sample_rss: bool = False,
     py_spy_raw: Path | None = None,
     timeout_s: float = 3600.0,
+    capture_stdout: bool = False,
 ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="bench-job-") as workdir:
         job_path = Path(workdir) / "job.json"
@@ -101,7 +103,7 @@ def run_child(
             command,
             cwd=REPO_ROOT,
             env=environment,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         samples: list[tuple[float, int]] = []
@@ -110,7 +112,7 @@ def run_child(
             sampler = threading.Thread(target=_sample, args=(process.pid, started, samples), daemon=True)
             sampler.start()
         try:
-            _, stderr = process.communicate(timeout=timeout_s)
+            stdout, stderr = process.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
@@ -123,7 +125,7 @@ def run_child(
                 f"bench.invoke {job['kind']} failed ({process.returncode}): {stderr.decode()[-3000:]}"
             )
         result = json.loads(result_path.read_text())
-    return Outcome(result, wall, samples)
+    return Outcome(result, wall, samples, stdout=stdout.decode() if stdout else "")
 
 
 def _sample(pid: int, started: float, samples: list[tuple[float, int]]) -> None:
@@ -148,6 +150,7 @@ def run_handler(
     pyinstrument: Path | None = None,
     fast_timestamps: bool = False,
     trace_allocations: bool = False,
+    capture_stdout: bool = False,
 ) -> Outcome:
     job: dict[str, Any] = {
         "kind": "handler",
@@ -159,7 +162,7 @@ def run_handler(
     }
     if pyinstrument is not None:
         job["pyinstrument"] = str(pyinstrument)
-    outcome = run_child(job, sample_rss=sample_rss, py_spy_raw=py_spy_raw)
+    outcome = run_child(job, sample_rss=sample_rss, py_spy_raw=py_spy_raw, capture_stdout=capture_stdout)
     if outcome.result.get("error") and "not delivered" not in str(outcome.result["error"]):
         raise RuntimeError(f"handler failed: {outcome.result['error']}")
     return outcome

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
+import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench import runner
-from bench.plan import PAGE_SIZE, Plan, publisher_workers
+from bench.plan import PAGE_SIZE, REPO_ROOT, Plan, publisher_workers
 from bench.report import Section, median
 from bench.sections import query
 from bench.servers import remote_stack
-from emulation.lambda_runtime import load_template
+from emulation.cfn_stack import Stack
+from emulation.lambda_runtime import function_spec, load_template
 
 VOLUMES = (1_000, 50_000, 1_000_000)  # hook invocations a day
 RUNS_PER_MONTH = 30 * 24 * 12  # 5-minute schedule, 30-day month
@@ -30,12 +34,141 @@ PRICE = {
     "put_events": 1.00 / 1e6,  # custom events, per 64 KB chunk
     "athena_tb": 5.00,
     "athena_min_bytes": 10e6,  # 10 MB minimum per query
+    "cw_metric_month": 0.30,  # custom metric (name + dimensions), first 10,000
+    "cw_alarm_month": 0.10,  # standard resolution
+    "cw_dashboard_month": 3.00,  # beyond an account's first three
+    "logs_ingested_gb": 0.50,
+    "logs_stored_gb_month": 0.03,
+    "xray_trace": 5.00 / 1e6,  # traces recorded
+    "scheduler_invocation": 1.00 / 1e6,
+    "kms_request": 0.03 / 10_000,
 }
 MEMORY_MB = 1024  # the template's MemorySize
 FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1,769 MB; CPU share scales with memory below that
 API_LATENCY_S = 0.025  # assumed in-region round trip per AWS call, on top of what loopback measured
 WORKERS = publisher_workers()  # PutEvents calls the publisher keeps in flight
 DAILY_QUERIES = ("daily_failure_trend", "failures_per_hook_last_7_days", "top_failing_targets_last_30_days")
+METRICS_LEVELS = ("all", "essential")
+FLEET = 1_200  # member account-regions of the Organization in issue 12
+MEMBER_TARGET = 2.00  # USD per member account-region and month
+LOG_EVENT_OVERHEAD = 26  # bytes PutLogEvents counts per event on top of its message (counted: an upper bound)
+KMS_REQUESTS_PER_RUN = 2  # SSE-KMS with S3 Bucket Keys: at most a data key and a decrypt per cold run
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What one account-region deploys besides the function's own work."""
+
+    name: str
+    metrics_level: str
+    alarms: int
+    dashboards: int
+    kms: (
+        bool  # the archive bucket is SSE-KMS (the central bucket is; a single account's is SSE-S3 by default)
+    )
+    own_athena: (
+        bool  # its own daily queries, each billed at least 10 MB; a member's rows are scanned centrally
+    )
+
+
+def _run_metrics() -> Any:
+    """logic/run_metrics.py of the product, so the count of metrics follows the code."""
+    code = str(REPO_ROOT / "functions" / "archiver")
+    if code not in sys.path:
+        sys.path.insert(0, code)
+    from hook_archive.logic import run_metrics  # noqa: PLC0415
+
+    return run_metrics
+
+
+def archiver_alarms() -> int:
+    """Alarms template.yaml creates at its defaults besides fleet health's (central only)."""
+    stack = Stack(load_template())
+    return sum(
+        1
+        for resource in stack.template["Resources"].values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        and ("Condition" not in resource or stack.condition(resource["Condition"]))
+    )
+
+
+def deployments() -> tuple[Deployment, Deployment]:
+    alarms = archiver_alarms()
+    today = Deployment("single account (today)", "all", alarms, dashboards=1, kms=False, own_athena=True)
+    member = Deployment("Organization member", "essential", alarms, dashboards=0, kms=True, own_athena=False)
+    return today, member
+
+
+def log_retention_days() -> float:
+    return float(load_template()["Parameters"]["LogRetentionDays"]["Default"])
+
+
+def log_bytes_per_run(output: dict[str, float]) -> float:
+    """The function's measured output plus Lambda's own lines, with the per-event overhead."""
+    platform = platform_log_lines()
+    events = output["log_events"] + len(platform)
+    return (
+        output["log_bytes"] + sum(len(line.encode()) + 1 for line in platform) + LOG_EVENT_OVERHEAD * events
+    )
+
+
+def account_region_cost(
+    deployment: Deployment, variable: dict[str, Any], logged: dict[str, dict[str, float]]
+) -> dict[str, float]:
+    """Every monthly item of one account-region: the measured variable part (Lambda, S3, PutEvents, Athena,
+    as in the table above) and the per-deployment items (CloudWatch, X-Ray, Scheduler, KMS)."""
+    metrics = len(_run_metrics().metric_names(deployment.metrics_level))
+    ingested_gb = RUNS_PER_MONTH * log_bytes_per_run(logged[deployment.metrics_level]) / 1e9
+    items = {
+        "lambda": variable["lambda"],
+        "s3_requests": variable["s3_requests"],
+        "storage": variable["storage"],
+        "events": variable["events"],
+        "athena": variable["athena"] if deployment.own_athena else variable["athena_share"],
+        "athena_gets": variable["athena_gets"],
+        "scheduler": RUNS_PER_MONTH * PRICE["scheduler_invocation"],
+        "xray": RUNS_PER_MONTH * PRICE["xray_trace"],
+        "metrics": metrics * PRICE["cw_metric_month"],
+        "alarms": deployment.alarms * PRICE["cw_alarm_month"],
+        "dashboards": deployment.dashboards * PRICE["cw_dashboard_month"],
+        "logs_ingested": ingested_gb * PRICE["logs_ingested_gb"],
+        # Uncompressed (CloudWatch bills compressed bytes): an upper bound, at steady state.
+        "logs_stored": ingested_gb * log_retention_days() / 30 * PRICE["logs_stored_gb_month"],
+        "kms": RUNS_PER_MONTH * KMS_REQUESTS_PER_RUN * PRICE["kms_request"] if deployment.kms else 0.0,
+    }
+    return {**items, "metric_count": float(metrics), "logs_gb": ingested_gb, "total": sum(items.values())}
+
+
+def platform_log_lines() -> list[str]:
+    """What Lambda itself writes to the log group for one cold, traced invocation (Text log format)."""
+    request = "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+    return [
+        "INIT_START Runtime Version: python:3.13.v31\tRuntime Version ARN: arn:aws:lambda:us-east-1::runtime:"
+        + "0" * 64,
+        f"START RequestId: {request} Version: $LATEST",
+        f"END RequestId: {request}",
+        f"REPORT RequestId: {request}\tDuration: 1234.56 ms\tBilled Duration: 1706 ms\tMemory Size: 1024 MB"
+        "\tMax Memory Used: 146 MB\tInit Duration: 471.20 ms\t\nXRAY TraceId: 1-6745a1b2-0123456789abcdef"
+        "01234567\tSegmentId: 0123456789abcdef\tSampled: true\t",
+    ]
+
+
+def function_output(stdout: str) -> dict[str, float]:
+    """Log events the function printed in one run: bytes, events, the EMF share and the metric names in it."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    emf = [line for line in lines if line.startswith("{") and '"_aws"' in line]
+    names = {
+        metric["Name"]
+        for line in emf
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    return {
+        "log_bytes": float(sum(len(line.encode()) + 1 for line in lines)),
+        "log_events": float(len(lines)),
+        "emf_bytes": float(sum(len(line.encode()) + 1 for line in emf)),
+        "metrics_published": float(len(names)),
+    }
 
 
 def _tick_counts(per_day: int, ticks: int) -> list[int]:
@@ -44,9 +177,12 @@ def _tick_counts(per_day: int, ticks: int) -> list[int]:
     return [round(rate * (i + 1)) - round(rate * i) for i in range(ticks)]
 
 
-def measure_ticks(plan: Plan) -> dict[int, dict[str, float]]:
-    """Steady-state 5-minute runs at each volume, after warm-up ticks fill the late-arrival window."""
+def measure_ticks(plan: Plan) -> tuple[dict[int, dict[str, float]], dict[int, dict[str, dict[str, float]]]]:
+    """Steady-state 5-minute runs at each volume, after warm-up ticks fill the late-arrival window; then as
+    many more at each METRICS_LEVEL with the template's log level and metrics on, their output captured."""
     measured: dict[int, dict[str, float]] = {}
+    logged: dict[int, dict[str, dict[str, float]]] = {}
+    log_level = str(function_spec().environment.get("POWERTOOLS_LOG_LEVEL", "INFO"))
     history_end = datetime.now(UTC) - timedelta(hours=8)
     with remote_stack(page_size=PAGE_SIZE) as stack:
         seeded = stack.emulator.seed_history(end=history_end, days=90, per_day=100, seed=61)
@@ -54,8 +190,10 @@ def measure_ticks(plan: Plan) -> dict[int, dict[str, float]]:
         cursor = seeded["newest"]
         for volume in VOLUMES:
             print(f"  [6] ticks at {volume:,}/day", flush=True)
-            counts = _tick_counts(volume, plan.cost_warm_ticks + plan.cost_ticks)
+            measured_end = plan.cost_warm_ticks + plan.cost_ticks
+            counts = _tick_counts(volume, measured_end + len(METRICS_LEVELS) * plan.cost_ticks)
             samples = []
+            log_samples: dict[str, list[dict[str, float]]] = {level: [] for level in METRICS_LEVELS}
             for index, count in enumerate(counts):
                 if count:
                     stack.emulator.add_results(
@@ -66,11 +204,27 @@ def measure_ticks(plan: Plan) -> dict[int, dict[str, float]]:
                     )
                 cursor += TICK
                 stack.emulator.reset_calls()
+                if index >= measured_end:
+                    level = METRICS_LEVELS[(index - measured_end) // plan.cost_ticks]
+                    settings = {
+                        "POWERTOOLS_LOG_LEVEL": log_level,
+                        "POWERTOOLS_METRICS_DISABLED": "false",
+                        "METRICS_LEVEL": level,
+                    }
+                    outcome = runner.run_handler(
+                        stack, settings=settings, timeout_seconds=300, capture_stdout=True
+                    )
+                    log_samples[level].append(function_output(outcome.stdout))
+                    continue
                 outcome = runner.run_handler(stack, timeout_seconds=300)
                 if index >= plan.cost_warm_ticks:
                     samples.append(_sample(outcome, stack.emulator.call_count("ListHookResults"), count))
             measured[volume] = {key: median(s[key] for s in samples) for key in samples[0]}
-    return measured
+            logged[volume] = {
+                level: {key: median(s[key] for s in runs) for key in runs[0]}
+                for level, runs in log_samples.items()
+            }
+    return measured, logged
 
 
 def _sample(outcome: runner.Outcome, pages: int, new: int) -> dict[str, float]:
@@ -131,7 +285,7 @@ def noncurrent_retention() -> tuple[float, str]:
 
 def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section:
     section = Section("6", "Cost per month")
-    ticks = measure_ticks(plan)
+    ticks, logged = measure_ticks(plan)
     athena: dict[int, dict[str, dict[str, float]]] = {}
     for volume in VOLUMES:
         print(f"  [6] one simulated day at {volume:,}/day for the Athena estimate", flush=True)
@@ -188,6 +342,12 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
                 get_cost += 30 * QUERY_DAYS[name] * day["files"] * PRICE["s3_get"]
             athena_cost[layout] = (scan_cost, get_cost)
         athena_scan, athena_gets = athena_cost["small"]
+        # A member's rows are scanned by the central account's daily queries over every member: its share
+        # is its bytes, the 10 MB minimum paid once per query for the whole Organization.
+        athena_share = sum(
+            30 * QUERY_DAYS[name] * athena[volume][f"small:{name}"]["bytes"] / 1e12 * PRICE["athena_tb"]
+            for name in DAILY_QUERIES
+        )
         total = lambda_cost + s3_requests + storage + events + athena_scan + athena_gets
         totals[volume] = total
         table.append(
@@ -207,13 +367,12 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
                 "athena": athena_scan,
                 "athena_gets": athena_gets,
                 "athena_compacted": sum(athena_cost["compacted"]),
+                "athena_share": athena_share,
                 "athena_7d_bytes": 8 * athena[volume]["small:failures_per_hook_last_7_days"]["bytes"],
                 "total": total,
             }
         )
-        section.row(f"cost per month at {volume:,} invocations/day", f"${total:,.2f}")
     section.data["totals"] = totals
-
     section.add(
         "**Measured inputs.** For each volume, steady-state 5-minute runs of the real handler (fresh process "
         f"each) after a backfill: {plan.cost_warm_ticks} warm-up ticks fill the 15-minute late-arrival "
@@ -307,8 +466,169 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
     section.add(
         f"At {biggest['volume']:,}/day the bill is led by {top[0][0]} (${top[0][1]:.2f}) and {top[1][0]} "
         f"(${top[1][1]:.2f}). Below ~50k/day everything rounds to cents: the 10 MB Athena minimum, and "
-        "Lambda's per-run floor (init plus a page and a checkpoint read) dominate. Not counted: CloudWatch "
-        "Logs (one summary line per run, ~17 MB a month), X-Ray (8,640 traces a month, inside the free "
-        "100k), the Glue catalog, data transfer (none: same region)."
+        "Lambda's per-run floor (init plus a page and a checkpoint read) dominate. This table is the part "
+        "that grows with volume; what each deployment adds (CloudWatch metrics, alarms, dashboard and logs, "
+        "X-Ray, Scheduler, KMS) is priced below. Not counted: the Glue catalog, data transfer (none: same "
+        "region)."
     )
+    _member_details(section, Comparison(table, logged, *deployments()))
     return section
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The measured variable part and log output per volume, priced for both deployments."""
+
+    table: list[dict[str, Any]]
+    logged: dict[int, dict[str, dict[str, float]]]
+    today: Deployment
+    member: Deployment
+
+    def costs(self, deployment: Deployment) -> list[dict[str, float]]:
+        return [account_region_cost(deployment, r, self.logged[r["volume"]]) for r in self.table]
+
+
+ITEM_LABELS = {
+    "lambda": "Lambda",
+    "s3_requests": "S3 requests",
+    "storage": "S3 storage added",
+    "events": "PutEvents",
+    "athena": "Athena scans (own queries / share of the central ones)",
+    "athena_gets": "S3 GETs by Athena",
+    "scheduler": "EventBridge Scheduler",
+    "xray": "X-Ray traces",
+    "metrics": "CloudWatch custom metrics",
+    "alarms": "CloudWatch alarms",
+    "dashboards": "CloudWatch dashboard",
+    "logs_ingested": "CloudWatch Logs ingested",
+    "logs_stored": "CloudWatch Logs stored",
+    "kms": "KMS requests",
+}
+
+
+def _summary_rows(section: Section, comparison: Comparison) -> None:
+    pairs = zip(comparison.costs(comparison.today), comparison.costs(comparison.member), strict=True)
+    for r, (before, after) in zip(comparison.table, pairs, strict=True):
+        volume = r["volume"]
+        section.row(f"single account today, all items, at {volume:,}/day", f"${before['total']:,.2f}")
+        section.row(
+            f"member account-region (METRICS_LEVEL=essential) at {volume:,}/day",
+            f"${after['total']:,.2f}",
+            f"<= ${MEMBER_TARGET:.2f}",
+            "met" if after["total"] <= MEMBER_TARGET else "missed",
+        )
+        section.row(
+            f"fleet of {FLEET:,} member account-regions at {volume:,}/day each",
+            f"${FLEET * after['total']:,.0f} (today ${FLEET * before['total']:,.0f})",
+        )
+
+
+def _log_table(section: Section, comparison: Comparison) -> None:
+    platform = platform_log_lines()
+    section.add(
+        "### Per account-region, every item: a single account today and an Organization member\n\n"
+        "**Log output per run, measured.** After the measured ticks, the same volume runs as many more "
+        "ticks at each `METRICS_LEVEL`, with the template's `POWERTOOLS_LOG_LEVEL` and metrics on (the "
+        "ticks above run quiet), and what the function prints is captured: its summary log line and the "
+        "EMF blobs CloudWatch turns into metrics. Lambda's own lines for a cold, traced invocation "
+        "(INIT_START, START, END, REPORT with its XRAY line: "
+        f"{sum(len(line.encode()) + 1 for line in platform)} bytes, written out in `platform_log_lines`) "
+        f"and {LOG_EVENT_OVERHEAD} bytes per event are added."
+    )
+    rows = []
+    for level in METRICS_LEVELS:
+        outputs = [comparison.logged[r["volume"]][level] for r in comparison.table]
+        rows.append(
+            (
+                f"`{level}`: bytes the function printed (of which EMF)",
+                *[f"{o['log_bytes']:,.0f} ({o['emf_bytes']:,.0f})" for o in outputs],
+            )
+        )
+        rows.append(
+            (
+                f"`{level}`: metric names in the EMF (a successful cold run)",
+                *[f"{o['metrics_published']:.0f}" for o in outputs],
+            )
+        )
+        rows.append(
+            (f"`{level}`: log bytes a run, all counted", *[f"{log_bytes_per_run(o):,.0f}" for o in outputs])
+        )
+    section.table(["per run", *[f"{r['volume']:,}/day" for r in comparison.table]], rows)
+
+
+def _model_text(section: Section, comparison: Comparison) -> None:
+    run_metrics = _run_metrics()
+    today, member = comparison.today, comparison.member
+    essential = sorted(run_metrics.metric_names("essential"))
+    everything = sorted(run_metrics.metric_names("all"))
+    section.add(
+        f"**Metrics.** `METRICS_LEVEL=all` (the default) may publish {len(everything)}: "
+        f"{', '.join(f'`{n}`' for n in everything)} (`{run_metrics.COLD_START}` is Powertools' own, with a "
+        "`function_name` dimension, so a metric of its own). `essential` publishes "
+        f"{', '.join(f'`{n}`' for n in essential)}, the one the NoSuccessfulRunAlarm reads; every counter "
+        "stays a field of the run's summary log line (`run.pages`, `run.archived`, ...), for Logs Insights. "
+        "Each name is billed $0.30 a month, as docs/deploy-and-operate.md counts them (CloudWatch prorates "
+        "by the hour, so `RunsFailed` and `RunsSkipped`, published only when they happen, cost less: "
+        "an upper bound).\n\n"
+        f"**Deployments.** {today.name}: {today.alarms} alarms (template.yaml at its defaults), "
+        f"{today.dashboards} dashboard (free tiers ignored, as above: an account's first three are free; "
+        "in an Organization, consolidated billing gives all its accounts one free tier together), "
+        "SSE-S3, and its own daily Athena queries. "
+        f"{member.name}: `METRICS_LEVEL=essential`, the same {member.alarms} alarms (an assumption: the "
+        "member template keeps the archiver's alarms; fleet health's lives centrally), no dashboard, "
+        f"the central bucket's SSE-KMS with S3 Bucket Keys (<= {KMS_REQUESTS_PER_RUN} KMS requests a run, "
+        "$0.03/10k), and its rows scanned by the central daily queries (its share: its bytes at $5/TB, the "
+        "10 MB minimum paid once per query for the whole Organization; its objects' GETs as above). "
+        "Both: EventBridge Scheduler ($1.00/M), X-Ray (Tracing Active, every run traced, $5.00/M), "
+        f"CloudWatch Logs $0.50/GB ingested and $0.03/GB-month stored for {log_retention_days():.0f} days "
+        "(LogRetentionDays; uncompressed, an upper bound), alarms $0.10, dashboard $3.00."
+    )
+
+
+def _cost_table(section: Section, comparison: Comparison) -> None:
+    pairs = (comparison.today, comparison.member)
+    costs = {d.name: comparison.costs(d) for d in pairs}
+    columns = [(i, r["volume"], d) for i, r in enumerate(comparison.table) for d in pairs]
+    header = [
+        "USD per month",
+        *[f"{volume:,}/day {'today' if d is comparison.today else 'member'}" for _, volume, d in columns],
+    ]
+    body = []
+    for key, label in ITEM_LABELS.items():
+        values = []
+        for index, _, deployment in columns:
+            item = costs[deployment.name][index]
+            extra = ""
+            if key == "metrics":
+                extra = f" ({item['metric_count']:.0f})"
+            elif key == "logs_ingested":
+                extra = f" ({item['logs_gb'] * 1000:,.0f} MB)"
+            values.append(f"${item[key]:.4f}{extra}")
+        body.append((label, *values))
+    body.append(("**total**", *[f"**${costs[d.name][i]['total']:.2f}**" for i, _, d in columns]))
+    body.append(
+        (f"fleet of {FLEET:,}", *[f"${FLEET * costs[d.name][i]['total']:,.0f}" for i, _, d in columns])
+    )
+    section.table(header, body)
+    for index, r in enumerate(comparison.table):
+        after = costs[comparison.member.name][index]
+        before = costs[comparison.today.name][index]
+        top = sorted(((k, after[k]) for k in ITEM_LABELS), key=lambda item: item[1], reverse=True)[:3]
+        verdict = "meets" if after["total"] <= MEMBER_TARGET else "misses"
+        section.add(
+            f"At {r['volume']:,}/day a member costs ${after['total']:.2f} (today ${before['total']:.2f}) and "
+            f"{verdict} the ${MEMBER_TARGET:.2f} target; its largest items: "
+            + ", ".join(f"{ITEM_LABELS[k]} ${v:.2f}" for k, v in top)
+            + "."
+        )
+
+
+def _member_details(section: Section, comparison: Comparison) -> None:
+    _summary_rows(section, comparison)
+    section.data["member_totals"] = {
+        r["volume"]: cost["total"]
+        for r, cost in zip(comparison.table, comparison.costs(comparison.member), strict=True)
+    }
+    _log_table(section, comparison)
+    _model_text(section, comparison)
+    _cost_table(section, comparison)

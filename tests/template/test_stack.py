@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import tomllib
@@ -10,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from hook_archive.logic.run_metrics import metric_names
 from hook_archive.models.archive_schema import PARTITION_COLUMN
 from hook_archive.models.config import ENVIRONMENT_VARIABLES
 from hook_archive.models.failure_event import DETAIL_TYPE
 from tests.template.cfn import ACCOUNT_ID, PARTITION, REGION, REPO_ROOT, Stack, dashboard_metrics, transformed
 from tests.template.rules import RULE_FUNCTIONS, functions_used, refusals
 
-HANDLER = REPO_ROOT / "functions" / "archiver" / "hook_archive" / "handlers" / "archive_run.py"
 FUNCTION = "ArchiverFunction"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 HOOKS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/9876fedc-12ab-34cd-56ef-1234567890ab"
@@ -603,21 +602,8 @@ def test_notification_rules_follow_the_blocking_hook_parameter() -> None:
 
 
 def _emitted_metric_names() -> set[str]:
-    """Metric names handlers/archive_run.py emits: its _COUNT_METRICS table and literal add_metric names."""
-    tree = ast.parse(HANDLER.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Dict)
-            and any(isinstance(target, ast.Name) and target.id == "_COUNT_METRICS" for target in node.targets)
-        ):
-            names |= {str(value.value) for value in node.value.values if isinstance(value, ast.Constant)}
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_metric":
-            for keyword in node.keywords:
-                if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
-                    names.add(str(keyword.value.value))
-    return names
+    """Metric names the archiver may publish: logic/run_metrics.py's, at METRICS_LEVEL=all."""
+    return set(metric_names("all"))
 
 
 def test_alarms_and_dashboard_read_metrics_the_handler_emits_in_its_namespace(stack: Stack) -> None:

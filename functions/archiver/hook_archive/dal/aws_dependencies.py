@@ -45,7 +45,8 @@ class AwsClients:
         return cls(
             cloudformation=session.client("cloudformation", region_name=region, config=botocore_config),
             s3=session.client("s3", region_name=region, config=botocore_config),
-            events=session.client("events", region_name=region, config=botocore_config),
+            # EventBridge takes another account's bus by ARN, but only at the bus's regional endpoint.
+            events=session.client("events", region_name=config.event_bus_region, config=botocore_config),
         )
 
 

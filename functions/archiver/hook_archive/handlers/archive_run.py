@@ -7,12 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hook_archive.dal.aws_dependencies import AwsClients, build_dependencies
 from hook_archive.errors import ArchiverError, CheckpointConflictError, RunInProgressError
 from hook_archive.logic.archive_run import ArchiverDependencies, RunSettings, run_archive
+from hook_archive.logic.run_metrics import (
+    MetricPoint,
+    captures_cold_start,
+    completed_run_metrics,
+    failed_run_metrics,
+    skipped_run_metrics,
+)
 from hook_archive.models.config import ArchiverConfig
 from hook_archive.models.run_report import RunReport
 
@@ -25,20 +31,6 @@ tracer = Tracer(patch_modules=("botocore",))
 # Cold start: a missing or bad variable fails here, with a message that names it.
 CONFIG = ArchiverConfig.from_environ(os.environ)
 CLIENTS = AwsClients.create(CONFIG)
-
-_COUNT_METRICS = {
-    "pages": "Pages",
-    "results_seen": "ResultsSeen",
-    "archived": "ResultsArchived",
-    "deferred_in_progress": "DeferredInProgress",
-    "archived_abandoned": "AbandonedInProgress",
-    "malformed_results": "MalformedResults",
-    "failures": "FailuresFound",
-    "events_published": "EventsPublished",
-    "events_failed": "EventsFailed",
-    "events_deferred": "EventsDeferred",
-    "objects_written": "ObjectsWritten",
-}
 
 
 def account_from_context(context: LambdaContext) -> str:
@@ -64,7 +56,7 @@ def settings_for(config: ArchiverConfig, account_id: str) -> RunSettings:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics(capture_cold_start_metric=captures_cold_start(CONFIG.metrics_level))
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(
     event: Mapping[str, Any], context: LambdaContext, dependencies: ArchiverDependencies | None = None
@@ -84,12 +76,12 @@ def lambda_handler(
     except (RunInProgressError, CheckpointConflictError) as error:
         # Expected when runs overlap: the loser leaves everything as it was.
         logger.warning("run skipped", extra={"reason": str(error)})
-        metrics.add_metric(name="RunsSkipped", unit=MetricUnit.Count, value=1)
+        _publish(skipped_run_metrics(CONFIG.metrics_level))
         return RunReport(
             run_id=context.aws_request_id, status="skipped_run_in_progress", detail=str(error)
         ).as_dict()
     except Exception:
-        metrics.add_metric(name="RunsFailed", unit=MetricUnit.Count, value=1)
+        _publish(failed_run_metrics(CONFIG.metrics_level))
         logger.exception("archive run failed")
         raise
     _record(report)
@@ -100,10 +92,11 @@ def lambda_handler(
 
 
 def _record(report: RunReport) -> None:
-    for field, name in _COUNT_METRICS.items():
-        value = getattr(report, field)
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=float(value))
-    metrics.add_metric(name="BytesWritten", unit=MetricUnit.Bytes, value=report.bytes_written)
-    metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=report.duration_ms)
-    metrics.add_metric(name="RunsSucceeded", unit=MetricUnit.Count, value=0 if report.errors else 1)
+    _publish(completed_run_metrics(report, CONFIG.metrics_level))
+    # Every counter, published as a metric or not, is a field of this line (CloudWatch Logs Insights).
     logger.info("archive run summary", extra={"run": report.as_dict()})
+
+
+def _publish(points: list[MetricPoint]) -> None:
+    for point in points:
+        metrics.add_metric(name=point.name, unit=point.unit, value=point.value)

@@ -16,6 +16,10 @@ _EVENT_BUS = re.compile(r"^(arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[
 _MAX_SOURCE_LENGTH = 256
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
+# Which run counters are published as CloudWatch metrics (logic/run_metrics.py): all, or only what the
+# stack's alarm reads. Each is a billed custom metric; all of them stay in the run's summary log line.
+MetricsLevel = Literal["all", "essential"]
+
 # Environment variable name -> field name. The variable names are the public contract of template.yaml.
 ENVIRONMENT_VARIABLES: dict[str, str] = {
     "AWS_REGION": "region",
@@ -35,6 +39,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "API_MAX_ATTEMPTS": "api_max_attempts",
     "API_READ_TIMEOUT_SECONDS": "api_read_timeout_seconds",
     "SPOOL_ROWS_PER_ROW_GROUP": "spool_rows_per_row_group",
+    "METRICS_LEVEL": "metrics_level",
 }
 
 
@@ -65,6 +70,9 @@ class ArchiverConfig(BaseModel):
     # A hung call is abandoned (and retried by botocore) after this long, not after botocore's 60 s.
     api_read_timeout_seconds: float = Field(default=20.0, gt=0.0, le=300.0)
     spool_rows_per_row_group: int = Field(default=50_000, ge=100, le=1_000_000)
+    # A single account keeps every metric (its dashboard charts them); an Organization's members publish
+    # the essential one, and fleet health watches them centrally.
+    metrics_level: MetricsLevel = "all"
 
     @model_validator(mode="after")
     def _outbox_holds_a_run(self) -> ArchiverConfig:
@@ -108,6 +116,13 @@ class ArchiverConfig(BaseModel):
         if value.startswith("aws.") or not 1 <= len(value) <= _MAX_SOURCE_LENGTH:
             raise ValueError("must be 1-256 characters and must not start with 'aws.' (reserved by AWS)")
         return value
+
+    @property
+    def event_bus_region(self) -> str:
+        """The region of the bus: an ARN's (a central bus elsewhere), else the function's own."""
+        if self.event_bus_name.startswith("arn:"):
+            return self.event_bus_name.split(":", 4)[3]
+        return self.region
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> ArchiverConfig:
