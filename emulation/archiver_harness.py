@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
 
 from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
 from emulation.cfn_stack import Stack
@@ -262,7 +263,7 @@ class ArchiverHarness:
 
 def _configure_bucket(s3: Any, bucket: str, configuration: dict[str, Any] | None) -> dict[str, Any] | None:
     """Give the local bucket what CloudFormation gives ArchiveBucket: encryption, versioning, ownership,
-    public access block and the bucket policy (lifecycle rules do not touch a run)."""
+    public access block, Object Lock and the bucket policy (lifecycle rules do not touch a run)."""
     if configuration is None:
         return None
     rules = [
@@ -274,9 +275,64 @@ def _configure_bucket(s3: Any, bucket: str, configuration: dict[str, Any] | None
     ]
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=configuration["VersioningConfiguration"])
+    _configure_object_lock(s3, bucket, configuration)
     s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=configuration["OwnershipControls"])
     s3.put_public_access_block(
         Bucket=bucket, PublicAccessBlockConfiguration=configuration["PublicAccessBlockConfiguration"]
     )
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(configuration["Policy"]))
     return configuration
+
+
+class BucketConfigurationError(RuntimeError):
+    """The local bucket cannot take the configuration this deployment asks for."""
+
+
+def _configure_object_lock(s3: Any, bucket: str, configuration: Mapping[str, Any]) -> None:
+    """ObjectLockEnabled with its default retention, as S3 applies it to every new object version.
+
+    CloudFormation creates the bucket with Object Lock; here the provisioned bucket is versioned and still
+    empty, and S3 (moto too) enables Object Lock on such a bucket with PutObjectLockConfiguration, so it is
+    not created again. S3 cannot turn Object Lock off, and moto takes a configuration only while the bucket
+    holds no object (S3 takes a new default retention at any time): both are raised here, with the remedy,
+    rather than ignored."""
+    wanted = (
+        _lock_rule(configuration.get("ObjectLockConfiguration") or {"ObjectLockEnabled": "Enabled"})
+        if configuration.get("ObjectLockEnabled")
+        else None
+    )
+    try:
+        current = _lock_rule(s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ObjectLockConfigurationNotFoundError":
+            raise
+        current = None
+    if wanted == current:
+        return
+    if wanted is None:
+        raise BucketConfigurationError(
+            f"s3://{bucket} has Object Lock ({current}) and S3 cannot turn it off: deploy this without "
+            "ObjectLockMode into a fresh account (LocalAws.reset())"
+        )
+    try:
+        s3.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration=wanted)
+    except ClientError as error:
+        raise BucketConfigurationError(
+            f"s3://{bucket} cannot take Object Lock {wanted} "
+            f"({error.response['Error']['Code']}): the local S3 takes it only while the bucket is empty; "
+            "choose ObjectLockMode before the first run, or LocalAws.reset() first"
+        ) from error
+
+
+def _lock_rule(configuration: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """An ObjectLockConfiguration as S3 takes it (Days an integer), whether from the template or S3."""
+    if not configuration or configuration.get("ObjectLockEnabled") != "Enabled":
+        return None
+    retention = configuration.get("Rule", {}).get("DefaultRetention")
+    if retention is None:
+        return {"ObjectLockEnabled": "Enabled"}
+    rule = {"Mode": retention["Mode"]}
+    for unit in ("Days", "Years"):
+        if int(retention.get(unit) or 0):
+            rule[unit] = int(retention[unit])
+    return {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": rule}}

@@ -84,6 +84,7 @@ NEW_PARAMETERS: dict[str, dict[str, Any]] = {
         ),
     },
 }
+# Members publish only RunsSucceeded (bench/RESULTS.md, cost section): fleet health watches them centrally.
 MEMBER_ENVIRONMENT = {"METRICS_LEVEL": "essential"}
 
 

@@ -150,6 +150,7 @@ def test_member_function_is_template_yamls_with_code_from_its_regions_artefact_b
     variables = mine["Environment"]["Variables"]
     # Members publish the metrics fleet alarms need; the rest stays in the run's log line.
     assert variables.pop("METRICS_LEVEL") == "essential"
+    assert single["Environment"]["Variables"].pop("METRICS_LEVEL") == "all"
     assert mine == single
     layer = next(r for i, r in _member_stack(member).resources().items() if i.startswith("DependenciesLayer"))
     assert layer["Properties"]["Content"] == {

@@ -205,6 +205,22 @@ def test_latest_status_per_hook(archive: Archive) -> None:
     assert archive.run("latest_status_per_hook") == expected
 
 
+def test_results_per_account_region_last_7_days(archive: Archive) -> None:
+    # One account-region archived here; the central archive's many are in tests/integration (organization).
+    week = archive.since(7)
+    expected = [
+        (
+            ACCOUNT_ID,
+            REGION,
+            len(week),
+            sum(1 for r in week if r.status in FAILED),
+            max(ms(r.invoked_at) for r in week),
+        )
+    ]
+    assert expected[0][3] > 0
+    assert archive.run("results_per_account_region_last_7_days") == expected
+
+
 def test_every_named_query_has_a_test_here() -> None:
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     for path in QUERIES.glob("*.sql"):
