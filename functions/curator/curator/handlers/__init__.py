@@ -1,0 +1,1 @@
+"""The Lambda handler: Powertools decorators and one call into the logic."""

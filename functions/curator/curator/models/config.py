@@ -1,0 +1,137 @@
+"""Curator configuration: one typed model, parsed from the environment once, at cold start."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from curator.errors import ConfigError
+
+# The archiver's rules for the bucket and prefix (hook_archive/models/config.py), repeated: the deployables
+# share no code.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,512}$")
+_GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9 .\-_/#:]{1,255}$")
+_LOCATION = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()=-]+)+$")
+# A Lambda run lasts 15 minutes at most: files younger than that may belong to a commit in flight.
+MIN_ORPHAN_GRACE_HOURS = 0.5
+
+# Environment variable name -> field name: the contract with the template.
+ENVIRONMENT_VARIABLES: dict[str, str] = {
+    "ARCHIVE_BUCKET": "archive_bucket",
+    "ARCHIVE_PREFIX": "archive_prefix",
+    "GLUE_DATABASE": "glue_database",
+    "CURATED_TABLE": "curated_table",
+    "CURATED_LOCATION": "curated_location",
+    "LOOKBACK_DAYS": "lookback_days",
+    "MAX_OBJECTS_PER_COMMIT": "max_objects_per_commit",
+    "CLOSE_AFTER_HOURS": "close_after_hours",
+    "TARGET_FILE_MB": "target_file_mb",
+    "SNAPSHOT_RETENTION_HOURS": "snapshot_retention_hours",
+    "ORPHAN_GRACE_HOURS": "orphan_grace_hours",
+    "AWS_REGION": "region",
+    # Local emulation only: pyiceberg's Glue client and its S3 file IO are pointed here.
+    "AWS_ENDPOINT_URL": "endpoint_url",
+    "POWERTOOLS_METRICS_NAMESPACE": "metrics_namespace",
+    "POWERTOOLS_SERVICE_NAME": "service_name",
+}
+
+
+class CuratorConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    archive_bucket: str
+    archive_prefix: str = "hook-results"
+    glue_database: str
+    curated_table: str = "hook_results"
+    curated_location: str | None = None  # default: s3://<archive_bucket>/curated/<curated_table>
+    lookback_days: int = Field(default=2, ge=0, le=90)
+    max_objects_per_commit: int = Field(default=5000, ge=1, le=100_000)
+    close_after_hours: float = Field(default=3.0, ge=0.0, le=24.0 * 7)
+    target_file_mb: int = Field(default=128, ge=1, le=4096)
+    snapshot_retention_hours: float = Field(default=24.0, ge=0.5, le=24.0 * 90)
+    orphan_grace_hours: float = Field(default=24.0, ge=MIN_ORPHAN_GRACE_HOURS, le=24.0 * 90)
+    region: str = Field(min_length=1)
+    endpoint_url: str | None = None
+    metrics_namespace: str
+    service_name: str = Field(min_length=1, max_length=255)
+
+    @field_validator("archive_bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET_NAME.match(value) or ".." in value:
+            raise ValueError("must be a valid S3 bucket name")
+        return value
+
+    @field_validator("archive_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _PREFIX.match(value) or value.startswith("/") or value.endswith("/") or "//" in value:
+            raise ValueError("must be an S3 key prefix without leading or trailing '/', e.g. hook-results")
+        return value
+
+    @field_validator("glue_database", "curated_table")
+    @classmethod
+    def _glue_name(cls, value: str) -> str:
+        if not _GLUE_NAME.match(value):
+            raise ValueError("must be a Glue name: lower-case letters, digits and '_'")
+        return value
+
+    @field_validator("curated_location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        if value is not None and not _LOCATION.match(value.rstrip("/")):
+            raise ValueError("must be an s3://bucket/prefix URI")
+        return value.rstrip("/") if value else value
+
+    @field_validator("metrics_namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not _NAMESPACE.match(value) or value.startswith("AWS/"):
+            raise ValueError("must be a CloudWatch namespace (1-255 characters, not starting with 'AWS/')")
+        return value
+
+    @model_validator(mode="after")
+    def _outside_the_raw_archive(self) -> CuratorConfig:
+        # The raw table's partition projection reads everything under <prefix>/dt=...: the curated files
+        # must never land there, and the curator must never list its own files as raw objects.
+        if self.table_location.startswith(f"s3://{self.archive_bucket}/{self.archive_prefix}/"):
+            raise ValueError(
+                f"CURATED_LOCATION must be outside s3://{self.archive_bucket}/{self.archive_prefix}/"
+            )
+        return self
+
+    @property
+    def table_location(self) -> str:
+        return self.curated_location or f"s3://{self.archive_bucket}/curated/{self.curated_table}"
+
+    @property
+    def target_file_bytes(self) -> int:
+        return self.target_file_mb * 1024 * 1024
+
+    def catalog_properties(self) -> dict[str, str]:
+        properties = {"glue.region": self.region, "s3.region": self.region}
+        if self.endpoint_url:
+            properties |= {"glue.endpoint": self.endpoint_url, "s3.endpoint": self.endpoint_url}
+        return properties
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> CuratorConfig:
+        """Parse the environment; a bad or missing variable raises ConfigError naming it."""
+        values = {field: environ[name] for name, field in ENVIRONMENT_VARIABLES.items() if name in environ}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            by_field = {field: name for name, field in ENVIRONMENT_VARIABLES.items()}
+            problems = []
+            for detail in error.errors():
+                field = str(detail["loc"][0]) if detail["loc"] else "CURATED_LOCATION"
+                variable = by_field.get(field, field)
+                shown = environ.get(variable)
+                problems.append(
+                    f"{variable}: {detail['msg']}" + (f" (got {shown!r})" if shown is not None else "")
+                )
+            raise ConfigError("invalid curator configuration: " + "; ".join(problems)) from None
