@@ -260,12 +260,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _error(self, status: int, code: str, message: str) -> None:
-        json_protocol = bool(self.headers.get("X-Amz-Target")) or "/s3/aws4_request" not in (
-            self.headers.get("Authorization") or "/s3/aws4_request"
+        # The query protocol (STS, SNS...) posts a form; the JSON protocols name a target or are REST-JSON
+        # (X-Ray); S3 is REST-XML.
+        query_protocol = not self.headers.get("X-Amz-Target") and (
+            self.headers.get("Content-Type") or ""
+        ).startswith("application/x-www-form-urlencoded")
+        json_protocol = not query_protocol and (
+            bool(self.headers.get("X-Amz-Target"))
+            or "/s3/aws4_request" not in (self.headers.get("Authorization") or "/s3/aws4_request")
         )
         if json_protocol:
             payload = json.dumps({"__type": code, "message": message}).encode()
             content_type = "application/x-amz-json-1.1"
+        elif query_protocol:
+            payload = (
+                f'<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Type>Sender</Type>'
+                f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+                "<RequestId>proxy</RequestId></ErrorResponse>"
+            ).encode()
+            content_type = "text/xml"
         else:
             payload = (
                 f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{escape(code)}</Code>'

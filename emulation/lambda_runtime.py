@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import yaml
 
 from emulation.cfn_stack import Stack
@@ -178,6 +179,9 @@ def forget_process_state(environment: Mapping[str, str]) -> None:
         return
     for name in PROCESS_STATE_MODULES:
         sys.modules.pop(name, None)
+    # boto3's default session (boto3.client(...), as fleet health makes its client) keeps the credentials
+    # it first found: a new execution environment starts without it.
+    boto3.DEFAULT_SESSION = None
     _PROCESS.key = key
 
 

@@ -53,7 +53,12 @@ _BUCKET = "arn:{partition}:s3:::{Bucket}"
 _KEY = "{KmsKeyId}"
 _VIA_S3 = {"kms:ViaService": "s3.{bucket_region}.amazonaws.com", "kms:CallerAccount": "{account}"}
 _LOG_STREAM = "arn:{partition}:logs:{region}:{account}:log-group:{logGroupName}:log-stream:{logStreamName}"
-_S3_READ = Requirement("s3:GetObject", _OBJECT, not_found_needs="s3:ListBucket")
+_S3_READ = Requirement("s3:GetObject", _OBJECT, when_absent=("VersionId",), not_found_needs="s3:ListBucket")
+_S3_READ_VERSION = Requirement("s3:GetObjectVersion", _OBJECT, when_present=("VersionId",))
+# Object Lock: removing a GOVERNANCE-locked version needs this too, asked for with a header.
+_BYPASS_GOVERNANCE = Requirement(
+    "s3:BypassGovernanceRetention", _OBJECT, when_present=("BypassGovernanceRetention",)
+)
 _S3_READ_KEY = Requirement("kms:Decrypt", _KEY, _VIA_S3, when_present=("KmsKeyId",))
 
 ACTIONS: dict[tuple[str, str], tuple[Requirement, ...]] = {
@@ -80,22 +85,27 @@ ACTIONS: dict[tuple[str, str], tuple[Requirement, ...]] = {
     ("cloudformation", "BatchDescribeTypeConfigurations"): (
         Requirement("cloudformation:BatchDescribeTypeConfigurations", "*"),
     ),
-    ("s3", "GetObject"): (
-        Requirement("s3:GetObject", _OBJECT, not_found_needs="s3:ListBucket"),
-        _S3_READ_KEY,
-    ),
-    ("s3", "HeadObject"): (
-        Requirement("s3:GetObject", _OBJECT, not_found_needs="s3:ListBucket"),
-        _S3_READ_KEY,
-    ),
+    ("s3", "GetObject"): (_S3_READ, _S3_READ_VERSION, _S3_READ_KEY),
+    ("s3", "HeadObject"): (_S3_READ, _S3_READ_VERSION, _S3_READ_KEY),
     ("s3", "PutObject"): (
         Requirement("s3:PutObject", _OBJECT),
         Requirement("kms:GenerateDataKey", _KEY, _VIA_S3, when_present=("KmsKeyId",)),
     ),
-    ("s3", "DeleteObject"): (Requirement("s3:DeleteObject", _OBJECT),),
-    ("s3", "DeleteObjects"): (Requirement("s3:DeleteObject", _OBJECT, each="Keys"),),
-    ("s3", "ListObjectsV2"): (Requirement("s3:ListBucket", _BUCKET),),
-    ("s3", "ListObjects"): (Requirement("s3:ListBucket", _BUCKET),),
+    ("s3", "DeleteObject"): (
+        Requirement("s3:DeleteObject", _OBJECT, when_absent=("VersionId",)),
+        Requirement("s3:DeleteObjectVersion", _OBJECT, when_present=("VersionId",)),
+        _BYPASS_GOVERNANCE,
+    ),
+    ("s3", "DeleteObjects"): (Requirement("s3:DeleteObject", _OBJECT, each="Keys"), _BYPASS_GOVERNANCE),
+    # One version named is enough: the whole call is judged as version deletes (the product never sends it).
+    ("s3", "DeleteObjectVersions"): (
+        Requirement("s3:DeleteObjectVersion", _OBJECT, each="Keys"),
+        _BYPASS_GOVERNANCE,
+    ),
+    ("s3", "ListObjectVersions"): (Requirement("s3:ListBucketVersions", _BUCKET, {"s3:prefix": "{Prefix}"}),),
+    # s3:prefix is the request's Prefix, absent when none is given (list_amazons3.html, condition keys).
+    ("s3", "ListObjectsV2"): (Requirement("s3:ListBucket", _BUCKET, {"s3:prefix": "{Prefix}"}),),
+    ("s3", "ListObjects"): (Requirement("s3:ListBucket", _BUCKET, {"s3:prefix": "{Prefix}"}),),
     ("events", "PutEvents"): (
         Requirement(
             "events:PutEvents",

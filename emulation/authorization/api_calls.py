@@ -20,6 +20,14 @@ _BUCKET_SUBRESOURCES = {
     "location": "BucketLocation",
     "ownershipControls": "BucketOwnershipControls",
     "lifecycle": "BucketLifecycleConfiguration",
+    "object-lock": "ObjectLockConfiguration",
+}
+# An object's subresources are operations of their own (and IAM actions of their own), never Get/PutObject.
+_OBJECT_SUBRESOURCES = {
+    "retention": "ObjectRetention",
+    "legal-hold": "ObjectLegalHold",
+    "tagging": "ObjectTagging",
+    "acl": "ObjectAcl",
 }
 
 
@@ -119,22 +127,49 @@ def _s3_operation(
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     bucket, _, key = parts.path.lstrip("/").partition("/")
     params: dict[str, Any] = {"Bucket": unquote(bucket)}
+    if (_header(headers, "x-amz-bypass-governance-retention") or "").lower() == "true":
+        params["BypassGovernanceRetention"] = True
     if key:
         params["Key"] = unquote(key)
-        if method == "PUT" and _header(headers, "x-amz-copy-source"):
-            return "CopyObject", params
-        kms_key = _header(headers, "x-amz-server-side-encryption-aws-kms-key-id")
-        if kms_key:
-            params["KmsKeyId"] = kms_key
-        operation = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}
-        return operation.get(method, f"{method} object"), params
+        return _s3_object_operation(method, query, headers, params)
+    return _s3_bucket_operation(method, query, body, params)
+
+
+_VERBS = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}
+
+
+def _s3_object_operation(
+    method: str, query: Mapping[str, str], headers: Mapping[str, str], params: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    if method == "PUT" and _header(headers, "x-amz-copy-source"):
+        return "CopyObject", params
+    kms_key = _header(headers, "x-amz-server-side-encryption-aws-kms-key-id")
+    if kms_key:
+        params["KmsKeyId"] = kms_key
+    subresource = next((name for name in _OBJECT_SUBRESOURCES if name in query), None)
+    if subresource:
+        return f"{_VERBS.get(method, method)}{_OBJECT_SUBRESOURCES[subresource]}", params
+    # A version by its id is s3:GetObjectVersion / s3:DeleteObjectVersion (list_amazons3.html).
+    if "versionId" in query:
+        params["VersionId"] = query["versionId"]
+    operation = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject"}
+    return operation.get(method, f"{method} object"), params
+
+
+def _s3_bucket_operation(
+    method: str, query: Mapping[str, str], body: bytes, params: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     if method == "POST" and "delete" in query:
-        params["Keys"] = [{"Key": key} for key in _delete_keys(body)]
-        return "DeleteObjects", params
-    for name, operation_name in _BUCKET_SUBRESOURCES.items():
-        if name in query:
-            verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, method)
-            return f"{verb}{operation_name}", params
+        params["Keys"] = _delete_keys(body)
+        versioned = any("VersionId" in item for item in params["Keys"])
+        return ("DeleteObjectVersions" if versioned else "DeleteObjects"), params
+    if "prefix" in query:
+        params["Prefix"] = query["prefix"]
+    if method == "GET" and "versions" in query:
+        return "ListObjectVersions", params
+    subresource = next((name for name in _BUCKET_SUBRESOURCES if name in query), None)
+    if subresource:
+        return f"{_VERBS.get(method, method)}{_BUCKET_SUBRESOURCES[subresource]}", params
     if method == "GET":
         return ("ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"), params
     return {"HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}.get(
@@ -142,6 +177,17 @@ def _s3_operation(
     ), params
 
 
-def _delete_keys(body: bytes) -> list[str]:
+def _delete_keys(body: bytes) -> list[dict[str, str]]:
+    """DeleteObjects' <Object> entries: each key, and its version when one is named."""
     root = ElementTree.fromstring(body)  # noqa: S314  # the product's own request, on loopback
-    return [element.text or "" for element in root.iter() if element.tag.endswith("Key")]
+    entries = []
+    for item in root.iter():
+        if not item.tag.endswith("Object"):
+            continue
+        entry = {}
+        for child in item:
+            name = child.tag.rsplit("}", 1)[-1]
+            if name in {"Key", "VersionId"}:
+                entry[name] = child.text or ""
+        entries.append(entry)
+    return entries

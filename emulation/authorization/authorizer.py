@@ -88,6 +88,19 @@ _ENTRY_CONDITION_CODES = {
 }
 
 
+# EventBridge's answer to a call naming a bus ARN of another region than the endpoint's, as users report it
+# (e.g. aws-samples/amazon-eventbridge-resource-policy-samples#10, hashicorp/terraform-provider-aws#31444).
+_CROSS_REGION = ("ValidationException", "Cross-region api call is not allowed.", 400)
+
+
+def _names_a_bus_of_another_region(call: ApiCall) -> bool:
+    if (call.service, call.operation) != ("events", "PutEvents"):
+        return False
+    return any(
+        entry.get("EventBusRegion", call.region) != call.region for entry in call.params.get("Entries", [])
+    )
+
+
 def take_over_bucket_policy_checks() -> None:
     """Bucket policies are judged here, in front of moto: moto's own check turns a statement whose condition
     does not hold into a Deny, so the template's TLS-only policy (Deny if aws:SecureTransport is false)
@@ -119,6 +132,10 @@ class Authorizer:
         knows which key encrypts a hook result; S3's is looked up here)."""
         if call.access_key_id in self.admin_access_keys:
             return self._record(Verdict(call, principal_arn="admin"))
+        if _names_a_bus_of_another_region(call):
+            # EventBridge takes a bus ARN of another account, but only in the endpoint's own region: the
+            # client must be made in the bus's region (a rule, not PutEvents, routes across regions).
+            return self._record(Verdict(call, "unchecked", Denial(*_CROSS_REGION)))
         caller = self._caller(call)
         if caller is None:
             status, code, message = _UNKNOWN_KEY.get(call.service, _UNKNOWN_KEY_JSON)

@@ -11,6 +11,7 @@ from policy_sentry.querying.actions import get_action_data
 from policy_sentry.querying.conditions import get_condition_keys_for_service
 
 from emulation.authorization.action_map import ACTIONS, Requirement, every_action
+from emulation.authorization.api_calls import parse_request
 
 REQUIREMENTS = [
     pytest.param(requirement, id=f"{service}:{operation}->{requirement.action}")
@@ -72,7 +73,50 @@ def test_s3_operations_whose_action_is_not_their_name_map_as_documented() -> Non
     # https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, API_DeleteObjects.html: HeadObject
     # needs s3:GetObject; DeleteObjects needs s3:DeleteObject for every key.
     assert ACTIONS[("s3", "HeadObject")][0].action == "s3:GetObject"
-    (delete,) = ACTIONS[("s3", "DeleteObjects")]
+    delete, bypass = ACTIONS[("s3", "DeleteObjects")]
     assert (delete.action, delete.each) == ("s3:DeleteObject", "Keys")
     # API_GetObject.html, "Permissions": a missing key is a 404 only with s3:ListBucket, else a 403.
     assert ACTIONS[("s3", "GetObject")][0].not_found_needs == "s3:ListBucket"
+    # A version named by its id: s3:GetObjectVersion / s3:DeleteObjectVersion; removing a GOVERNANCE-locked
+    # one also needs s3:BypassGovernanceRetention (object-lock-managing.html, "Bypassing governance mode").
+    assert bypass.action == "s3:BypassGovernanceRetention"
+    assert bypass.when_present == ("BypassGovernanceRetention",)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "actions"),
+    [
+        ("GET", "/b/k", {}, ["s3:GetObject"]),
+        ("GET", "/b/k?versionId=v1", {}, ["s3:GetObjectVersion"]),
+        ("HEAD", "/b/k?versionId=v1", {}, ["s3:GetObjectVersion"]),
+        ("DELETE", "/b/k", {}, ["s3:DeleteObject"]),
+        ("DELETE", "/b/k?versionId=v1", {}, ["s3:DeleteObjectVersion"]),
+        (
+            "DELETE",
+            "/b/k?versionId=v1",
+            {"x-amz-bypass-governance-retention": "true"},
+            ["s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"],
+        ),
+        ("GET", "/b?versions&prefix=p/", {}, ["s3:ListBucketVersions"]),
+    ],
+)
+def test_s3_requests_on_object_versions_need_the_version_actions(
+    method: str, path: str, headers: dict[str, str], actions: list[str]
+) -> None:
+    signed = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20261127/us-east-1/s3/aws4_request, ...",
+        **headers,
+    }
+    call = parse_request(method, path, signed, b"")
+    needed = [req.action for req in ACTIONS[(call.service, call.operation)] if req.applies(call.params)]
+    assert [action for action in needed if action.startswith("s3:")] == actions
+
+
+def test_s3_object_subresources_are_operations_the_table_does_not_let_through() -> None:
+    # Retention, legal hold, tagging and ACLs are IAM actions of their own, never s3:GetObject/PutObject: the
+    # table has none, so a role's call to them fails loudly (UnmappedOperation) instead of passing.
+    signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20261127/us-east-1/s3/aws4_request, ..."}
+    for path in ("/b/k?retention", "/b/k?legal-hold", "/b/k?tagging"):
+        call = parse_request("PUT", path, signed, b"")
+        assert call.operation not in {"PutObject", "GetObject"}
+        assert (call.service, call.operation) not in ACTIONS
