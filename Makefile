@@ -18,7 +18,7 @@ SAM_BUILD := $(SAM) build --cached --parallel
 # The other architecture, built from a copy of template.yaml that differs in the architecture only.
 X86_DIR := .aws-sam/x86_64
 
-.PHONY: setup demo test check lint unit integration tools build build-x86_64 template-check pins generate bench preflight deploy package-org clean
+.PHONY: setup demo demo-org test check lint unit integration tools build build-x86_64 template-check pins generate bench preflight deploy package-org clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -44,6 +44,11 @@ tools: $(SAM_TOOLS)/.synced $(CHECKOV_TOOLS)/.synced
 
 demo: setup
 	$(RUN)/python -m emulation.demo
+
+# An Organization on the local emulation: the central stack (template.yaml with OrganizationId), three member
+# accounts in two regions running the member template's archiver, fleet health, and the cross-account refusals.
+demo-org: setup
+	$(RUN)/python -m emulation.demo_org
 
 lint: setup
 	$(RUN)/ruff check .

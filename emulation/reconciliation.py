@@ -4,13 +4,16 @@ archiver's own counters."""
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
 from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
-from emulation.hook_results_api import EmulatedHookResult
+from emulation.hook_results_api import EmulatedHookResult, HookResultsEmulator
 from emulation.invariants import Reconciliation
 from emulation.lambda_runtime import FunctionSpec, add_code_to_path, function_spec
 
@@ -92,7 +95,13 @@ def _checkpoint_problems(
 
 
 def checkpoint_problems(
-    s3: Any, bucket: str, *, near_top: int, spec: FunctionSpec | None = None
+    s3: Any,
+    bucket: str,
+    *,
+    near_top: int,
+    spec: FunctionSpec | None = None,
+    account_id: str = ACCOUNT_ID,
+    region: str = REGION,
 ) -> tuple[int, list[str]]:
     """Invariant 3, read with the product's own store (the JSON and the known-ids object it names, checked
     by SHA-256): the checkpoint is valid, closed (no intent, scan or outbox) and bounded (no more known ids
@@ -102,7 +111,7 @@ def checkpoint_problems(
     from hook_archive.dal.checkpoint_store import S3CheckpointStore  # noqa: PLC0415
     from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix  # noqa: PLC0415
 
-    where = {"account_id": ACCOUNT_ID, "region": REGION}
+    where = {"account_id": account_id, "region": region}
     store = S3CheckpointStore(
         bucket=bucket,
         key=checkpoint_key(ARCHIVE_PREFIX, **where),
@@ -126,3 +135,57 @@ def checkpoint_problems(
     if len(checkpoint.known_ids) > near_top + len(checkpoint.pending):
         problems.append(f"{len(checkpoint.known_ids)} known ids for {near_top} results near the top")
     return len(checkpoint.known_ids), problems
+
+
+def reconcile_member(
+    s3: Any,
+    bucket: str,
+    *,
+    account_id: str,
+    region: str,
+    emulator: HookResultsEmulator,
+    events: list[dict[str, Any]],
+    late_window_ms: int = 900_000,
+) -> Reconciliation:
+    """The three invariants for one account-region of a central archive: its objects (the keys naming it)
+    hold exactly its API's terminal results, each row says the account and region its key names, every
+    failure reached the central bus, and its checkpoint is closed and bounded."""
+    now = emulator.clock()
+    truth = {
+        item.hook_result_id: item
+        for item in emulator.results()
+        if item.status != "HOOK_IN_PROGRESS" and (item.visible_from is None or item.visible_from <= now)
+    }
+    rows = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{ARCHIVE_PREFIX}/dt="):
+        for item in page.get("Contents", []):
+            if item["Key"].rsplit("/", 1)[1].startswith(f"{account_id}-{region}-"):
+                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                rows.extend(pq.read_table(io.BytesIO(body)).to_pylist())
+    report = Reconciliation(rows=len(rows), expected=len(truth))
+    counts = Counter(row["hook_result_id"] for row in rows)
+    report.duplicated = {hook_result_id for hook_result_id, count in counts.items() if count > 1}
+    report.missing = set(truth) - set(counts)
+    report.unexpected = set(counts) - set(truth)
+    report.mismatched = [
+        f"{row['hook_result_id']}: account_id/region {row['account_id']}/{row['region']}"
+        for row in rows
+        if (row["account_id"], row["region"]) != (account_id, region)
+    ]
+    mine = [
+        event
+        for event in events
+        if (event["detail"].get("account_id"), event["detail"].get("region")) == (account_id, region)
+    ]
+    failed_rows = {row["hook_result_id"] for row in rows if row["status"] in FAILED}
+    event_ids = {event["detail"]["hook_result_id"] for event in mine}
+    report.events = len(mine)
+    report.failures_without_event = failed_rows - event_ids
+    report.events_without_failed_row = event_ids - failed_rows
+    newest = max((item.invoked_at for item in truth.values()), default=datetime.now(UTC))
+    horizon_ms = int(newest.timestamp() * 1000) - late_window_ms
+    near_top = sum(1 for item in truth.values() if item.invoked_at.timestamp() * 1000 >= horizon_ms - 1)
+    _known, report.checkpoint_problems = checkpoint_problems(
+        s3, bucket, near_top=near_top, account_id=account_id, region=region
+    )
+    return report

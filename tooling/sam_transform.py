@@ -38,11 +38,18 @@ def _as_packaged(template: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
-def main(path: str) -> int:
+def transform_template(path: Path) -> dict[str, Any]:
+    """The CloudFormation the AWS::Serverless transform makes of the template at `path`, as packaged."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    template = _as_packaged(yaml_parse(Path(path).read_text()))
-    transformed = transform(template, {}, _NoManagedPolicyNames(), passthrough_metadata=True)  # type: ignore[arg-type]
-    json.dump(transformed, sys.stdout, indent=1, sort_keys=True, default=str)
+    template = _as_packaged(yaml_parse(path.read_text()))
+    transformed: dict[str, Any] = transform(template, {}, _NoManagedPolicyNames(), passthrough_metadata=True)  # type: ignore[arg-type,unused-ignore]
+    # Plain JSON types, as a template file holds them (the translator returns a few of its own).
+    document: dict[str, Any] = json.loads(json.dumps(transformed, default=str))
+    return document
+
+
+def main(path: str) -> int:
+    json.dump(transform_template(Path(path)), sys.stdout, indent=1, sort_keys=True)
     return 0
 
 

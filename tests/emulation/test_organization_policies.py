@@ -1,4 +1,5 @@
-"""The central archive's Organization policies (emulation/organization.py) under the local evaluator, and
+"""The central archive's Organization policies (template.yaml deployed with OrganizationId, resolved
+offline as CloudFormation would) under the local evaluator, and
 how the authorization layer learns an Organization and another account's bus: pure, no sockets.
 
 References:
@@ -21,21 +22,46 @@ from moto import mock_aws
 from emulation.authorization.api_calls import parse_request
 from emulation.authorization.authorizer import organization_of
 from emulation.authorization.policy_evaluation import Effect, Request, evaluate
-from emulation.organization import central_bucket_policy, central_bus_policy, central_key_policy
+from emulation.cfn_stack import Stack
+from emulation.lambda_runtime import load_template
 
 CENTRAL = "123456789012"
 MEMBER = "111111111111"
 OTHER_MEMBER = "222222222222"
 OUTSIDER = "444455556666"
 ORG = "o-exampleorg1"
-PATTERN = "arn:aws:iam::*:role/cfn-hook-archive-*"
 BUCKET = "org-hook-archive"
 KEY = f"arn:aws:kms:us-east-1:{CENTRAL}:key/1234"
 BUS = f"arn:aws:events:us-east-1:{CENTRAL}:event-bus/hook-archive-bus"
 IN_ORG = {"aws:PrincipalOrgID": ORG, "aws:SecureTransport": "true"}
 
 
-def session(account: str = MEMBER, role: str = "cfn-hook-archive-ArchiverRole") -> str:
+def central(region: str = "us-east-1") -> Stack:
+    """The central stack, as deployed in `region`."""
+    return Stack(
+        load_template(),
+        parameters={"OrganizationId": ORG, "EventBusName": "hook-archive-bus"},
+        physical_ids={"ArchiveBucket": BUCKET, "ArchiveKey": "1234"},
+        attributes={"ArchiveBucket.Arn": f"arn:aws:s3:::{BUCKET}", "ArchiveKey.Arn": KEY},
+        account_id=CENTRAL,
+        region=region,
+    )
+
+
+def bucket_policy() -> Any:
+    return central().properties("ArchiveBucketPolicy")["PolicyDocument"]
+
+
+def key_policy(region: str = "us-east-1") -> Any:
+    return central(region).properties("ArchiveKey")["KeyPolicy"]
+
+
+def bus_policy() -> Any:
+    policy = central().properties("OrganizationEventBusPolicy")
+    return {"Statement": [{"Sid": policy["StatementId"], **policy["Statement"]}]}
+
+
+def session(account: str = MEMBER, role: str = "cfn-hook-archive-archiver-us-east-1") -> str:
     return f"arn:aws:sts::{account}:assumed-role/{role}/ArchiverFunction"
 
 
@@ -56,7 +82,7 @@ def bucket(**context: str) -> Any:
     return lambda principal, resource: evaluate(
         Request(principal, "s3:PutObject", resource, {**IN_ORG, **context}, CENTRAL),
         grants_everything("s3:PutObject"),
-        central_bucket_policy(BUCKET, "hook-results", organization_id=ORG, role_arn_pattern=PATTERN),
+        bucket_policy(),
     )
 
 
@@ -64,9 +90,7 @@ def key(context: dict[str, str], *, bucket_region: str = "us-east-1", principal:
     return evaluate(
         Request(principal or session(), "kms:GenerateDataKey", KEY, {**IN_ORG, **context}, CENTRAL),
         grants_everything("kms:GenerateDataKey"),
-        central_key_policy(
-            CENTRAL, organization_id=ORG, role_arn_pattern=PATTERN, bucket_region=bucket_region
-        ),
+        key_policy(bucket_region),
     )
 
 
@@ -74,7 +98,7 @@ def bus(context: dict[str, str], *, principal: str | None = None) -> Any:
     return evaluate(
         Request(principal or session(), "events:PutEvents", BUS, {**IN_ORG, **context}, CENTRAL),
         grants_everything("events:PutEvents"),
-        central_bus_policy(BUS, organization_id=ORG, role_arn_pattern=PATTERN, source="cfn-hook-archive"),
+        bus_policy(),
     )
 
 
@@ -100,7 +124,7 @@ def test_principal_org_id_missing_or_another_organizations_is_denied() -> None:
             CENTRAL,
         ),
         grants_everything("s3:PutObject"),
-        central_bucket_policy(BUCKET, "hook-results", organization_id=ORG, role_arn_pattern=PATTERN),
+        bucket_policy(),
     )
     assert outsider.effect is Effect.IMPLICIT_DENY
     assert not bucket(**{"aws:PrincipalOrgID": "o-someoneelse1"})(session(), row()).allowed

@@ -3,7 +3,8 @@
 A local Organization (emulation/organization.py): the local stack's account is the management and central
 account, holding the archive bucket (SSE-KMS with its own key) and the bus; two member accounts are created
 through moto's Organizations, and a fourth account belongs to none. The central account's administrator
-applies a bucket, key and bus policy written as issue 12 prescribes; then archiver role sessions of each
+applies the bucket, key and bus policies of template.yaml's central deployment (OrganizationId set),
+resolved offline as CloudFormation would; then archiver role sessions of each
 account make real boto3 calls through the authorizing proxy, over HTTPS. Each condition the policies use
 (aws:PrincipalOrgID, aws:PrincipalAccount, aws:PrincipalArn, aws:SecureTransport, kms:ViaService,
 events:source) has a test that flips just it and sees the denial.
@@ -26,66 +27,40 @@ from emulation.aws_stack import (
     LocalAws,
     local_aws,
 )
-from emulation.organization import (
-    LocalOrganization,
-    central_bucket_policy,
-    central_bus_policy,
-    central_key_policy,
-)
+from emulation.organization import CentralArchive, LocalOrganization
 
 PREFIX = "hook-results"
-ARCHIVER_ROLE = "cfn-hook-archive-ArchiverRole"
-ARCHIVER_ROLE_PATTERN = "arn:aws:iam::*:role/cfn-hook-archive-*"
+# The name the member template gives its role (<MemberArchiverRoleName>-<region>), which the central
+# policies admit by aws:PrincipalArn.
+ARCHIVER_ROLE = f"cfn-hook-archive-archiver-{REGION}"
 OUTSIDER = "444455556666"  # an account in no organization
 OTHER_REGION = "eu-west-1"
 
 
 @dataclass
 class Central:
-    """The central archive and an Organization around it; `members` and `outsider` are role sessions."""
+    """The central archive (template.yaml deployed with OrganizationId) and the Organization around it."""
 
     aws: LocalAws
     organization: LocalOrganization
-    bucket: str
-    key_arn: str
-    bus_arn: str
+    archive: CentralArchive
 
-    def apply_policies(self, **flip: str) -> None:
-        """The bucket, key and bus policies, as the central account's administrator puts them; `flip` changes
-        one of: organization_id, role_arn_pattern, bucket_region (the key's kms:ViaService), source."""
-        organization_id = flip.get("organization_id", self.organization.organization_id)
-        pattern = flip.get("role_arn_pattern", ARCHIVER_ROLE_PATTERN)
-        self.aws.client("s3").put_bucket_policy(
-            Bucket=self.bucket,
-            Policy=json.dumps(
-                central_bucket_policy(
-                    self.bucket, PREFIX, organization_id=organization_id, role_arn_pattern=pattern
-                )
-            ),
-        )
-        self.aws.client("kms").put_key_policy(
-            KeyId=self.key_arn,
-            PolicyName="default",
-            Policy=json.dumps(
-                central_key_policy(
-                    self.organization.management_account,
-                    organization_id=organization_id,
-                    role_arn_pattern=pattern,
-                    bucket_region=flip.get("bucket_region", REGION),
-                )
-            ),
-        )
-        self.aws.client("events").put_permission(
-            EventBusName=self.aws.bus_name,
-            Policy=json.dumps(
-                central_bus_policy(
-                    self.bus_arn,
-                    organization_id=organization_id,
-                    role_arn_pattern=pattern,
-                    source=flip.get("source", FAILURE_EVENT_SOURCE),
-                )
-            ),
-        )
+    @property
+    def bucket(self) -> str:
+        return self.archive.bucket
+
+    @property
+    def key_arn(self) -> str:
+        return self.archive.key_arn
+
+    @property
+    def bus_arn(self) -> str:
+        return self.archive.bus_arn
+
+    def apply_policies(self, *, key_region: str | None = None, **parameters: str) -> None:
+        """The bucket, key and bus policies as the central stack creates them for `parameters` (another
+        OrganizationId, EventSource...); `key_region`: the key policy of a stack in that region."""
+        self.archive.deploy(key_region=key_region, **parameters)
 
     def archiver(self, account: str, role_name: str = ARCHIVER_ROLE) -> Member:
         """A session of an archiver role in `account`, whose own (identity) policy grants the whole central
@@ -151,16 +126,7 @@ class Member:
 
 def _central(aws: LocalAws) -> Central:
     organization = LocalOrganization.create(aws)
-    bucket = "org-hook-archive"
-    s3 = aws.client("s3")
-    s3.create_bucket(Bucket=bucket)
-    key_arn = aws.client("kms").create_key(Description="central archive")["KeyMetadata"]["Arn"]
-    rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}}
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
-    bus_arn = aws.client("events").describe_event_bus(Name=aws.bus_name)["Arn"]
-    central = Central(aws, organization, bucket, key_arn, bus_arn)
-    central.apply_policies()
-    return central
+    return Central(aws, organization, CentralArchive.create(organization))
 
 
 @pytest.fixture
@@ -228,7 +194,7 @@ def test_a_members_failure_event_put_by_arn_lands_on_the_central_bus(central: Ce
 
 def test_principal_org_id_a_policy_naming_another_organization_refuses_the_member(central: Central) -> None:
     member = _member(central)
-    central.apply_policies(organization_id="o-someoneelse1")
+    central.apply_policies(OrganizationId="o-someoneelse1")
     with pytest.raises(ClientError) as refused:
         member.put(member.row_key())
     code, message = _refused(refused)
@@ -292,7 +258,7 @@ def test_secure_transport_plain_http_is_refused_by_the_central_bucket() -> None:
 
 def test_kms_via_service_the_key_through_s3_of_another_region_refuses_the_write(central: Central) -> None:
     member = _member(central)
-    central.apply_policies(bucket_region=OTHER_REGION)
+    central.apply_policies(key_region=OTHER_REGION)
     with pytest.raises(ClientError) as refused:
         member.put(member.row_key())
     code, message = _refused(refused)
@@ -313,7 +279,20 @@ def test_events_source_another_source_is_refused_per_entry_while_the_archives_la
 
 def test_events_source_a_bus_policy_for_another_source_refuses_the_archives_events(central: Central) -> None:
     member = _member(central)
-    central.apply_policies(source="someone-else")
+    central.apply_policies(EventSource="someone-else")
     response = member.put_events(FAILURE_EVENT_SOURCE)
     assert [entry.get("ErrorCode") for entry in response["Entries"]] == ["NotAuthorizedForSourceException"]
     assert central.aws.receive_events() == []
+
+
+def test_a_refused_sts_call_answers_in_the_query_protocols_xml(central: Central) -> None:
+    # STS speaks the query protocol: a refusal is an <ErrorResponse> document, which botocore parses into
+    # the code (a JSON body would raise ResponseParserError instead).
+    stranger = {
+        "aws_access_key_id": "AKIANOSUCHKEY0000000",
+        "aws_secret_access_key": "secret",
+    }
+    with pytest.raises(ClientError) as refused:
+        central.organization.client(stranger, "sts").get_caller_identity()
+    assert refused.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
