@@ -1,4 +1,5 @@
-"""``cfn-hook-archive``, the operators' command line: ``preflight`` checks an account before sam deploy."""
+"""``cfn-hook-archive``, the operators' command line: ``preflight`` checks an account before sam deploy;
+``status`` shows where each archiver stands; ``verify`` compares the live API with the archive."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from botocore.exceptions import ProfileNotFound
 
 from hook_archive_cli import report
 from hook_archive_cli.account_reads import read_account
+from hook_archive_cli.commands import add_commands
+from hook_archive_cli.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from hook_archive_cli.local_tools import read_local_tools
 from hook_archive_cli.parameters import (
     SAMCONFIG_FILE,
@@ -25,9 +28,9 @@ from hook_archive_cli.parameters import (
 )
 from hook_archive_cli.preflight import evaluate, failed
 
-EXIT_PASSED = 0
-EXIT_FAILED = 1  # a check failed
-EXIT_USAGE = 2  # preflight could not run: bad arguments, parameters or profile (argparse uses 2 too)
+EXIT_PASSED = EXIT_OK
+EXIT_FAILED = EXIT_FINDINGS  # a check failed
+# EXIT_USAGE: preflight could not run: bad arguments, parameters or profile (argparse uses 2 too)
 
 PREFLIGHT_DESCRIPTION = """\
 Check an AWS account, the deploy parameters and this machine before `sam deploy`, with your own
@@ -61,7 +64,9 @@ def run_preflight(args: argparse.Namespace) -> int:
         )
         region = session.region_name
         if not region:
-            return _fail_usage("no region: pass --region, set AWS_REGION, or give the profile a region")
+            return _fail_usage(
+                "no region: pass --region, set AWS_DEFAULT_REGION, or give the profile a region"
+            )
         params = DeployParameters.from_values(values, stack_region=region, template=str(template))
     except (ParameterError, ProfileNotFound) as error:
         return _fail_usage(str(error))
@@ -110,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     preflight.add_argument("--json", action="store_true", help="print the rows as JSON")
     preflight.set_defaults(run=run_preflight)
+    add_commands(commands)
     return parser
 
 
