@@ -25,7 +25,7 @@ $(UV):
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --extra cli --python $(PYTHON)
 	touch $@
 
 $(SAM_TOOLS)/.synced: tooling/sam-requirements.txt | $(UV)

@@ -2,13 +2,20 @@
 
 It seeds 90 days of hook invocations, runs a backfill, then several scheduled ticks while new results
 arrive (some in progress, finishing by the next tick), and checks the archive against the emulator's
-ground truth. Everything runs on loopback and stops when the demo ends.
+ground truth. It ends as an operator would: `cfn-hook-archive status` and `verify` against the local
+archive, with the account's (local administrator) credentials. Everything runs on loopback and stops when
+the demo ends; it exits non-zero when the archive, status or verify finds something wrong.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +28,7 @@ import duckdb
 import sqlglot
 
 from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
-from emulation.aws_stack import local_aws
+from emulation.aws_stack import LocalAws, local_aws
 from emulation.reconciliation import reconcile
 from emulation.synthetic_history import synthetic_history, synthetic_results
 
@@ -31,6 +38,8 @@ HISTORY_DAYS = 90
 PER_DAY = 100
 TICKS = 4
 FINAL_STATUSES = ("HOOK_COMPLETE_SUCCEEDED", "HOOK_COMPLETE_SUCCEEDED", "HOOK_COMPLETE_FAILED", "HOOK_FAILED")
+# queries/invocation_by_id.sql's stand-in id, replaced by a real failure's as its comment asks a user to.
+PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def main() -> int:
@@ -76,16 +85,40 @@ def main() -> int:
         keys = harness.object_keys()
         harness.download_archive(workdir)
         ok = _report(aws, harness, runs, keys, events)
-        _queries(Path(workdir) / ARCHIVE_PREFIX)
+        _queries(Path(workdir) / ARCHIVE_PREFIX, failed_id=_latest_failure_id(events))
+        cli_ok = _operator_cli(aws, Path(workdir))
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s; moto and the emulator are stopped.")
-    return 0 if ok else 1
+    return 0 if ok and cli_ok else 1
 
 
 def _run(harness: ArchiverHarness, aws: Any) -> dict[str, Any]:
     aws.emulator.reset_calls()
-    report = harness.run()
+    # The function's stdout is its CloudWatch log stream in AWS, not this report. Powertools' cold-start
+    # metric is printed as EMF even under POWERTOOLS_METRICS_DISABLED (3.37.0's single_metric, which it uses,
+    # never checks it), so EMF lines are counted here; anything else the function prints is passed on.
+    function_stdout = io.StringIO()
+    with contextlib.redirect_stdout(function_stdout):
+        report = harness.run()
+    metric_documents = 0
+    for line in function_stdout.getvalue().splitlines():
+        if _is_emf(line):
+            metric_documents += 1
+        elif line.strip():
+            print(line)
     report["api_calls"] = aws.emulator.call_count("ListHookResults")
+    report["metric_documents"] = metric_documents
     return report
+
+
+def _is_emf(line: str) -> bool:
+    """A CloudWatch Embedded Metric Format document: a JSON object with the `_aws` metadata key."""
+    if not line.startswith("{"):
+        return False
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and "_aws" in document
 
 
 def _report(
@@ -107,6 +140,11 @@ def _report(
             f"{report['archived']:,} | {report['deferred_in_progress']} | {report['failures']} | "
             f"{report['events_published']} | {report['objects_written']} | {report['duration_ms']:,} |"
         )
+    metric_documents = sum(report["metric_documents"] for _, report in runs)
+    print(
+        f"\nThe function's stdout (its log stream in AWS) held {metric_documents} EMF metric document(s), "
+        "kept out of this report."
+    )
     reconciliation = reconcile(aws, harness, events)
     ids = harness.read_archive().column("hook_result_id").to_pylist()
     event_ids = Counter(event["detail"]["hook_result_id"] for event in events)
@@ -137,7 +175,15 @@ def _report(
     return reconciliation.ok and bool(verdicts) and refused == 0
 
 
-def _queries(archive_root: Path) -> None:
+def _latest_failure_id(events: list[Any]) -> str | None:
+    """The hook_result_id of the newest failure event received: what a user looks up with invocation_by_id."""
+    if not events:
+        return None
+    latest = max(events, key=lambda event: str(event["detail"].get("invoked_at") or ""))
+    return str(latest["detail"]["hook_result_id"])
+
+
+def _queries(archive_root: Path, *, failed_id: str | None) -> None:
     print("\n## Athena named queries, transpiled with sqlglot and run by DuckDB over the archive\n")
     connection = duckdb.connect()
     pattern = str(archive_root / "dt=*" / "*.parquet").replace("'", "''")
@@ -148,16 +194,51 @@ def _queries(archive_root: Path) -> None:
     )
     for path in sorted(QUERIES.glob("*.sql")):
         athena_sql = path.read_text()
+        note = ""
+        if PLACEHOLDER_ID in athena_sql and failed_id is not None:
+            athena_sql = athena_sql.replace(PLACEHOLDER_ID, failed_id)
+            note = f"With the newest failure event's hook_result_id, {failed_id}, for the placeholder.\n\n"
         duck_sql = sqlglot.transpile(athena_sql, read="athena", write="duckdb")[0]
         result = connection.execute(duck_sql)
         columns = [column[0] for column in result.description]
         rows = result.fetchmany(5)
         print(f"### {path.stem}\n")
+        print(note, end="")
         print("| " + " | ".join(columns) + " |")
         print("|" + "---|" * len(columns))
         for row in rows:
             print("| " + " | ".join(str(value) for value in row) + " |")
         print()
+
+
+def _operator_cli(aws: LocalAws, workdir: Path) -> bool:
+    """`cfn-hook-archive status` and `verify` as an operator runs them: a separate process, the standard AWS
+    variables pointing at the emulation, the account's administrator credentials (never the function's
+    role), no profile or config file of this machine's. True when both exit 0."""
+    print("\n## The operators' CLI on this archive, with the account's administrator credentials\n")
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    environment.update(
+        {
+            **aws.process_environment(),
+            "AWS_CONFIG_FILE": str(workdir / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(workdir / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    location = ["--bucket", aws.bucket, "--prefix", ARCHIVE_PREFIX]
+    exit_statuses = [_cli(["status", *location], environment), _cli(["verify", *location], environment)]
+    return all(status == 0 for status in exit_statuses)
+
+
+def _cli(argv: list[str], environment: dict[str, str]) -> int:
+    script = Path(sys.executable).with_name("cfn-hook-archive")  # the console script uv sync installs
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "hook_archive_cli"]
+    print(f"$ cfn-hook-archive {' '.join(argv)}\n", flush=True)
+    completed = subprocess.run(  # noqa: S603  # our own entry point, arguments from this file
+        [*command, *argv], env=environment, cwd=REPO_ROOT, check=False
+    )
+    print(f"\n(exit status {completed.returncode})\n", flush=True)
+    return completed.returncode
 
 
 if __name__ == "__main__":

@@ -8,6 +8,17 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+# The package's required dependencies are the function's (pinned to its layer); the CLI's own are the `cli`
+# extra. Without them, say how to install it rather than fail with a traceback.
+try:
+    import rich  # noqa: F401
+    import yaml  # noqa: F401
+except ModuleNotFoundError as missing:
+    sys.exit(
+        f"cfn-hook-archive: {missing.name} is not installed: install the CLI with its cli extra, "
+        "e.g. pip install 'PATH[cli]' for the wheel or a checkout, or uv sync --extra cli in a clone"
+    )
+
 import boto3
 from botocore.exceptions import ProfileNotFound
 

@@ -92,10 +92,25 @@ def archiver_alarms() -> int:
     )
 
 
+def member_alarms() -> int:
+    """Alarms the member template (generated from template.yaml) creates: fleet health watches members
+    centrally, so none today."""
+    from emulation.organization import transformed_template  # noqa: PLC0415  # the SAM transform, in-process
+    from tooling.member_template import member_template  # noqa: PLC0415
+
+    template = member_template(transformed_template(), function_key="f.zip", layer_key="l.zip")
+    return sum(
+        1 for resource in template["Resources"].values() if resource["Type"] == "AWS::CloudWatch::Alarm"
+    )
+
+
 def deployments() -> tuple[Deployment, Deployment]:
-    alarms = archiver_alarms()
-    today = Deployment("single account (today)", "all", alarms, dashboards=1, kms=False, own_athena=True)
-    member = Deployment("Organization member", "essential", alarms, dashboards=0, kms=True, own_athena=False)
+    today = Deployment(
+        "single account (today)", "all", archiver_alarms(), dashboards=1, kms=False, own_athena=True
+    )
+    member = Deployment(
+        "Organization member", "essential", member_alarms(), dashboards=0, kms=True, own_athena=False
+    )
     return today, member
 
 
@@ -574,8 +589,8 @@ def _model_text(section: Section, comparison: Comparison) -> None:
         f"{today.dashboards} dashboard (free tiers ignored, as above: an account's first three are free; "
         "in an Organization, consolidated billing gives all its accounts one free tier together), "
         "SSE-S3, and its own daily Athena queries. "
-        f"{member.name}: `METRICS_LEVEL=essential`, the same {member.alarms} alarms (an assumption: the "
-        "member template keeps the archiver's alarms; fleet health's lives centrally), no dashboard, "
+        f"{member.name}: `METRICS_LEVEL=essential`, {member.alarms} alarms (as the member template, "
+        "generated from template.yaml, creates them: fleet health watches members centrally), no dashboard, "
         f"the central bucket's SSE-KMS with S3 Bucket Keys (<= {KMS_REQUESTS_PER_RUN} KMS requests a run, "
         "$0.03/10k), and its rows scanned by the central daily queries (its share: its bytes at $5/TB, the "
         "10 MB minimum paid once per query for the whole Organization; its objects' GETs as above). "
