@@ -94,9 +94,10 @@ def publish(files: dict[str, Path], *, prefix: str, regions: list[str], organiza
     import boto3  # noqa: PLC0415  # only publishing needs AWS
 
     template_url = ""
+    session = boto3.session.Session()  # the standard chain, read now (not a process-wide default session)
     for index, region in enumerate(regions):
         bucket = f"{prefix}-{region}"
-        s3 = boto3.client("s3", region_name=region)
+        s3 = session.client("s3", region_name=region)
         _ensure_bucket(s3, bucket, region, organization_id)
         for key, path in files.items():
             if path.suffix == ".json" and index:
