@@ -17,6 +17,11 @@ import pytest
 from tests.template.cfn import REPO_ROOT, build_dir
 
 LAYER_REQUIREMENTS = REPO_ROOT / "layers" / "dependencies" / "requirements.txt"
+CURATOR_REQUIREMENTS = REPO_ROOT / "layers" / "curator" / "requirements.txt"
+CURATOR_CODE = REPO_ROOT / "functions" / "curator"
+# The curator's layer carries pyarrow whole but for Flight and Substrait (pyiceberg scans through its dataset
+# API and writes through its S3 filesystem): its own budget, still well inside Lambda's limit.
+CURATOR_UNZIPPED_BUDGET_MB = 175
 FUNCTION_CODE = REPO_ROOT / "functions" / "archiver"
 # Lambda's hard limit is 250 MB for the function and all its layers, unzipped. Ours leaves room to grow.
 UNZIPPED_BUDGET_MB = 150
@@ -105,7 +110,8 @@ def test_x86_64_build_comes_from_a_template_that_differs_in_the_architecture_onl
     changed = [(old, new) for old, new in zip(source, variant, strict=True) if old != new]
     assert changed
     assert all(old.replace("arm64", "x86_64") == new for old, new in changed)
-    assert len(changed) == 3  # Globals, the layer's CompatibleArchitectures, its BuildArchitecture
+    # Globals, then each layer's (dependencies, curator) CompatibleArchitectures and BuildArchitecture.
+    assert len(changed) == 5
 
 
 @pytest.mark.parametrize(("template", "architecture"), [(None, "arm64"), ("x86_64", "x86_64")])
@@ -290,3 +296,146 @@ def test_x86_64_artefact_imports_under_python_313_and_writes_the_archive_parquet
     (row,) = report["rows"]
     assert row["hook_result_id"] == "0b0f1e1a-7d5e-4d2c-9a57-3f1f4e0f6a10"
     assert row["invoked_at"].startswith("2026-11-26 09:30:00")
+
+
+# ----------------------------------------------------------------------------------------------- curator
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_curator_layer_holds_exactly_the_generated_pins_built_for_its_architecture(architecture: str) -> None:
+    site = build_dir(architecture) / "CuratorLayer" / "python"
+    pinned = dict(re.findall(r"^([a-z0-9-]+)==(\S+)", CURATOR_REQUIREMENTS.read_text(), re.MULTILINE))
+    assert {"pyiceberg", "pyarrow", "boto3", "aws-lambda-powertools", "pydantic"} <= set(pinned)
+    assert _installed(site) == pinned
+    # The archiver's layer and the curator's ship the same versions of what both hold.
+    archiver = dict(re.findall(r"^([a-z0-9-]+)==(\S+)", LAYER_REQUIREMENTS.read_text(), re.MULTILINE))
+    assert {name: pinned[name] for name in set(pinned) & set(archiver)} == {
+        name: archiver[name] for name in set(pinned) & set(archiver)
+    }
+    for library in sorted((site / "pyarrow").glob("lib*.so*")):
+        header = library.read_bytes()[:20]
+        assert int.from_bytes(header[18:20], "little") == ELF_MACHINE[architecture], library.name
+    # What pyiceberg needs of pyarrow stays; what nothing imports goes.
+    for present in ("_dataset.*.so", "_s3fs.*.so", "libarrow_s3.so*", "_acero.*.so"):
+        assert list((site / "pyarrow").glob(present)), present
+    for absent in ("*flight*", "_substrait.*.so", "_pyarrow_cpp_tests.*"):
+        assert not list((site / "pyarrow").glob(absent)), absent
+    assert not (site / "hive_metastore").exists()
+    models = sorted(path.name for path in (site / "botocore" / "data").iterdir() if path.is_dir())
+    assert models == ["glue", "s3", "sts"]
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_curator_function_ships_its_package_as_bytecode(architecture: str) -> None:
+    function = build_dir(architecture) / "CuratorFunction"
+    sources = sorted(function.rglob("*.py"))
+    assert {path.relative_to(function) for path in sources} == {
+        path.relative_to(CURATOR_CODE) for path in CURATOR_CODE.rglob("*.py")
+    }
+    for source in sources:
+        assert list((source.parent / "__pycache__").glob(f"{source.stem}.cpython-313.pyc")), source
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_curator_function_and_layer_unzipped_stay_within_budget(architecture: str) -> None:
+    build = build_dir(architecture)
+    function, layer = _size_mb(build / "CuratorFunction"), _size_mb(build / "CuratorLayer")
+    assert function + layer <= CURATOR_UNZIPPED_BUDGET_MB < LAMBDA_LIMIT_MB
+
+
+_CURATE = """
+import json, os, sys
+sys.path[:0] = [os.environ["FUNCTION_DIR"], os.environ["LAYER_SITE"]]
+import pyarrow, pyiceberg
+
+# Cold start as Lambda does it (the configuration is parsed at import), then one scheduled tick.
+import curator.handlers.curate as handler
+
+class Context:
+    function_name = "cfn-hook-archive-CuratorFunction"
+    memory_limit_in_mb = 2048
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cfn-hook-archive-CuratorFunction"
+    aws_request_id = "00000000-0000-4000-8000-000000000001"
+
+summary = handler.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, Context())
+print(json.dumps({
+    "modules": {"pyarrow": pyarrow.__file__, "pyiceberg": pyiceberg.__file__, "handler": handler.__file__},
+    "summary": summary,
+}, default=str))
+"""
+
+
+def test_x86_64_curator_artefact_curates_a_raw_archive_into_the_iceberg_table(tmp_path: Path) -> None:
+    # Only the built function and its layer on sys.path (-I -S -B), as in Lambda, against moto on loopback.
+    if sys.version_info[:2] != (3, 13):
+        pytest.fail(f"the Lambda runtime is python3.13; this test runs under {sys.version.split()[0]}")
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    from curator.dal.curated_table import glue_catalog  # noqa: PLC0415
+    from emulation.aws_stack import CREDENTIALS, REGION, local_aws  # noqa: PLC0415
+    from hook_archive.models.archive_schema import ARCHIVE_SCHEMA  # noqa: PLC0415
+
+    build = build_dir("x86_64")
+    with local_aws(enforce_authorization=False, tls=False) as aws:
+        # Given two raw objects of one day, as the archiver writes them
+        aws.client("glue").create_database(DatabaseInput={"Name": "cfn_hook_archive"})
+        s3 = aws.client("s3")
+        for sequence in (1, 2):
+            rows: dict[str, list[object]] = {
+                field.name: [1_795_000_000_000] * 2 if pa.types.is_timestamp(field.type) else ["x"] * 2
+                for field in ARCHIVE_SCHEMA
+            }
+            rows["hook_result_id"] = [f"id-{sequence}-a", f"id-{sequence}-b"]
+            table = pa.Table.from_pydict(rows, schema=ARCHIVE_SCHEMA)
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink)
+            key = f"hook-results/dt=2026-11-26/123456789012-us-east-1-{sequence:020d}.parquet"
+            s3.put_object(Bucket=aws.bucket, Key=key, Body=sink.getvalue().to_pybytes())
+        environment = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "FUNCTION_DIR": str(build / "CuratorFunction"),
+            "LAYER_SITE": str(build / "CuratorLayer" / "python"),
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": aws.moto_url,
+            **CREDENTIALS,
+            "ARCHIVE_BUCKET": aws.bucket,
+            "ARCHIVE_PREFIX": "hook-results",
+            "GLUE_DATABASE": "cfn_hook_archive",
+            "CURATED_TABLE": "hook_results",
+            "CURATED_LOCATION": f"s3://{aws.bucket}/hook-results-curated/hook_results",
+            "POWERTOOLS_SERVICE_NAME": "cfn-hook-archive",
+            "POWERTOOLS_METRICS_NAMESPACE": "CfnHookArchive",
+        }
+        # When the built handler runs one tick
+        completed = subprocess.run(  # noqa: S603  # this interpreter, our own script
+            [sys.executable, "-I", "-S", "-B", "-c", _CURATE],
+            env=environment,
+            cwd=tmp_path,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert completed.returncode == 0, completed.stderr
+        report = json.loads(completed.stdout.strip().splitlines()[-1])
+        for name, path in report["modules"].items():
+            root = build / ("CuratorFunction" if name == "handler" else "CuratorLayer")
+            assert Path(path).is_relative_to(root), (name, path)
+        # Then the Iceberg table it created holds the raw rows, once each, with their lineage
+        properties = {
+            "glue.endpoint": aws.moto_url,
+            "glue.region": REGION,
+            "s3.endpoint": aws.moto_url,
+            "s3.region": REGION,
+        }
+        curated = glue_catalog(properties).load_table(("cfn_hook_archive", "hook_results")).scan().to_arrow()
+        assert sorted(curated.column("hook_result_id").to_pylist()) == [
+            "id-1-a",
+            "id-1-b",
+            "id-2-a",
+            "id-2-b",
+        ]
+        assert set(curated.column("dt").to_pylist()) == {"2026-11-26"}
+        assert len(set(curated.column("raw_object_key").to_pylist())) == 2
+        assert report["summary"]["rows_written"] == 4

@@ -1,7 +1,7 @@
 """Derived files are generated, not compared: `make generate` (tooling/generate.py) must change nothing.
 
 It writes the event JSON Schema, the template's named-query SQL, registry schema and Glue columns, and the
-layer's requirements.txt, each from its one source.
+layers' requirements.txt, each from its one source.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ GENERATED_TREE = (
     "queries",
     "schemas",
     "layers/dependencies/requirements.txt",
+    "layers/curator/requirements.txt",
     "pyproject.toml",
     "uv.lock",
 )

@@ -88,6 +88,7 @@ def test_no_lifecycle_rule_of_a_locked_archive_can_remove_a_locked_version(mode:
     rules = properties["LifecycleConfiguration"]["Rules"]
     assert {rule["Id"] for rule in rules} == {
         "noncurrent-versions",
+        "curated-noncurrent-versions",
         "archive-transition",
         "archive-expiration",
     }

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from curator.models.config import ENVIRONMENT_VARIABLES as CURATOR_VARIABLES
 from hook_archive.logic.run_metrics import metric_names
 from hook_archive.models.archive_schema import PARTITION_COLUMN
 from hook_archive.models.config import ENVIRONMENT_VARIABLES
@@ -80,7 +81,7 @@ def test_no_policy_allows_a_wildcard_action_and_denies_use_whole_services_only_f
 
 def test_no_role_attaches_a_managed_policy(stack: Stack) -> None:
     roles = stack.resources("AWS::IAM::Role")
-    assert set(roles) == {"ArchiverRole", "ArchiverScheduleRole"}
+    assert set(roles) == {"ArchiverRole", "ArchiverScheduleRole", "CuratorRole"}
     for role in roles.values():
         assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -332,7 +333,7 @@ def test_function_is_traced_with_its_layer_logs_and_failure_destination() -> Non
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["Role"] == "<ArchiverRole.Arn>"
     assert function["LoggingConfig"] == {"LogGroup": "<ArchiverLogGroup>"}
-    (layer_id,) = stack.resources("AWS::Lambda::LayerVersion")
+    (layer_id,) = (layer for layer in stack.resources("AWS::Lambda::LayerVersion") if "Dependencies" in layer)
     assert function["Layers"] == [f"<{layer_id}>"]
     layer = stack.properties(layer_id)
     assert layer["CompatibleRuntimes"] == ["python3.13"]
@@ -342,7 +343,7 @@ def test_function_is_traced_with_its_layer_logs_and_failure_destination() -> Non
     # Leaves time after the paging stops for writing, publishing and the commit.
     margin = float(function["Environment"]["Variables"]["TIME_SAFETY_MARGIN_SECONDS"])
     assert function["Timeout"] >= 4 * margin
-    (invoke_config,) = stack.resources("AWS::Lambda::EventInvokeConfig").values()
+    invoke_config = stack.resources("AWS::Lambda::EventInvokeConfig")[f"{FUNCTION}EventInvokeConfig"]
     assert invoke_config["Properties"]["DestinationConfig"] == {
         "OnFailure": {"Destination": "<DeadLetterQueue.Arn>"}
     }
@@ -491,7 +492,8 @@ def test_archive_lifecycle_never_touches_checkpoints_and_is_off_by_default() -> 
         properties = Stack(transformed(), parameters=parameters).properties("ArchiveBucket")
         return {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
 
-    assert set(rules({})) == {"noncurrent-versions"}
+    assert set(rules({})) == {"noncurrent-versions", "curated-noncurrent-versions"}
+    assert rules({})["curated-noncurrent-versions"]["Prefix"] == "hook-results-curated/"
     everything = rules({"ArchiveTransitionDays": "400", "ArchiveExpirationDays": "3650"})
     assert everything["archive-transition"]["Transitions"] == [
         {"StorageClass": "STANDARD_IA", "TransitionInDays": "400"}
@@ -579,22 +581,31 @@ def test_event_schema_is_a_draft_4_schema_named_for_the_event_source() -> None:
     assert json.loads(properties["Content"])["properties"]["detail-type"]["enum"] == [DETAIL_TYPE]
 
 
+def _notification_rules(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The failure event rules (the curator's schedule is a rule too, with no event pattern)."""
+    return {
+        name: rule
+        for name, rule in stack.resources("AWS::Events::Rule").items()
+        if "EventPattern" in rule["Properties"]
+    }
+
+
 def test_notification_rules_follow_the_blocking_hook_parameter() -> None:
     every = Stack(transformed())
-    rules = every.resources("AWS::Events::Rule")
+    rules = _notification_rules(every)
     assert set(rules) == {"FailureNotificationRule"}
     assert rules["FailureNotificationRule"]["Properties"]["State"] == "ENABLED"
     narrowed = Stack(transformed(), parameters={"BlockingHookTypeName": "MyOrg::Guard::S3Encryption"})
-    rules = narrowed.resources("AWS::Events::Rule")
+    rules = _notification_rules(narrowed)
     assert rules["FailureNotificationRule"]["Properties"]["State"] == "DISABLED"
     assert rules["BlockingFailureNotificationRule"]["Properties"]["State"] == "ENABLED"
     for stack in (every, narrowed):
-        for rule in stack.resources("AWS::Events::Rule").values():
+        for rule in _notification_rules(stack).values():
             (target,) = rule["Properties"]["Targets"]
             assert target["Arn"] == "<FailureTopic>"
             assert target["DeadLetterConfig"] == {"Arn": "<DeadLetterQueue.Arn>"}
         # The topic and the dead-letter queue accept exactly these rules.
-        names = sorted(f"<{name}.Arn>" for name in stack.resources("AWS::Events::Rule"))
+        names = sorted(f"<{name}.Arn>" for name in _notification_rules(stack))
         for policy in ("FailureTopicPolicy", "DeadLetterQueuePolicy"):
             allow = stack.properties(policy)["PolicyDocument"]["Statement"][0]
             assert allow["Principal"] == {"Service": "events.amazonaws.com"}
@@ -699,3 +710,6 @@ def test_deploy_docs_explain_every_parameter_and_environment_variable() -> None:
         assert f"| `{name}` |" in parameters, name
     for name in ENVIRONMENT_VARIABLES:
         assert f"| `{name}` |" in variables, name
+    curator = variables[variables.index("\n### The curator\n") :]
+    for name in CURATOR_VARIABLES:
+        assert f"| `{name}` |" in curator, name
