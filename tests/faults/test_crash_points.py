@@ -11,6 +11,7 @@ import pytest
 
 from emulation.synthetic_history import synthetic_results
 from tests.faults.conftest import Rig, SimulatedCrash
+from tests.simulated_crash import crash_on_commit as crash_before_commit
 
 
 class StepCounter:
@@ -114,21 +115,7 @@ def test_rows_of_a_dead_run_survive_even_when_the_api_no_longer_lists_them(rig: 
     rig.seed(days=2)
 
     def crash_on_commit(deps: Any) -> Any:
-        counter = StepCounter()
-        wrapped = counter.wrap(deps)
-
-        class Checkpoints:
-            location = deps.checkpoints.location
-
-            def load(self) -> Any:
-                return deps.checkpoints.load()
-
-            def save(self, checkpoint: Any, *, etag: str | None) -> str:
-                if checkpoint.intent is None:
-                    raise SimulatedCrash("commit")
-                return str(deps.checkpoints.save(checkpoint, etag=etag))
-
-        return dataclasses.replace(wrapped, checkpoints=Checkpoints())
+        return crash_before_commit(deps, around=StepCounter().wrap(deps))
 
     assert isinstance(rig.run(wrap=crash_on_commit), SimulatedCrash)
     # when it falls out of retention before the next run,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -19,6 +18,7 @@ from emulation.archiver_harness import ARCHIVE_PREFIX
 from emulation.aws_stack import ACCOUNT_ID, REGION
 from emulation.synthetic_history import synthetic_results
 from tests.faults.conftest import Rig, SimulatedCrash
+from tests.simulated_crash import crash_on_commit
 
 MODES = ["GOVERNANCE", "COMPLIANCE"]
 LOCK_DAYS = 7
@@ -73,23 +73,6 @@ def assert_every_version_is_locked(rig: Rig, history: Versions, mode: str) -> No
         assert head["ObjectLockMode"] == mode, key
         until = head["ObjectLockRetainUntilDate"]
         assert now + timedelta(days=LOCK_DAYS, minutes=-10) < until <= now + timedelta(days=LOCK_DAYS), key
-
-
-def crash_on_commit(deps: Any) -> Any:
-    """The run dies after its intent and every object it writes, just before the checkpoint commit."""
-
-    class Checkpoints:
-        location = deps.checkpoints.location
-
-        def load(self) -> Any:
-            return deps.checkpoints.load()
-
-        def save(self, checkpoint: Any, *, etag: str | None) -> str:
-            if checkpoint.intent is None:
-                raise SimulatedCrash("commit")
-            return str(deps.checkpoints.save(checkpoint, etag=etag))
-
-    return dataclasses.replace(deps, checkpoints=Checkpoints())
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -14,7 +14,7 @@ from emulation.aws_stack import LocalAws
 from emulation.hook_results_api import EmulatedHookResult
 from emulation.synthetic_history import synthetic_results
 from tests.integration.conftest import failed_ids, seed_history, terminal_ids
-from tests.simulated_crash import SimulatedCrash
+from tests.simulated_crash import CrashOnCommit, SimulatedCrash
 
 
 def event_ids(events: list[dict[str, Any]]) -> Counter[str]:
@@ -140,22 +140,6 @@ def test_shuffled_order_scans_everything_and_stays_complete(aws: LocalAws, archi
     ids = archiver.read_archive().column("hook_result_id").to_pylist()
     assert len(ids) == len(set(ids))
     assert set(ids) == terminal_ids(aws)
-
-
-class CrashOnCommit:
-    """Checkpoint store whose final commit (the save without an intent) never happens."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.location = inner.location
-
-    def load(self) -> Any:
-        return self._inner.load()
-
-    def save(self, checkpoint: Any, *, etag: str | None) -> str:
-        if checkpoint.intent is None:
-            raise SimulatedCrash
-        return str(self._inner.save(checkpoint, etag=etag))
 
 
 def test_crash_after_parquet_write_before_commit_then_rerun_loses_and_duplicates_nothing(

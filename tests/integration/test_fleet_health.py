@@ -24,8 +24,7 @@ from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
 from emulation.lambda_runtime import LambdaContext, environment_variables
 from emulation.synthetic_history import synthetic_results
 from tests.integration.conftest import seed_history
-from tests.integration.test_archiver_end_to_end import CrashOnCommit
-from tests.simulated_crash import SimulatedCrash
+from tests.simulated_crash import CrashOnCommit, SimulatedCrash
 
 pytestmark = pytest.mark.integration
 
