@@ -23,6 +23,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "coldstart": ("bench.sections.coldstart", "4. cold start and artefact size"),
     "query": ("bench.sections.query", "5. query efficiency of the archive"),
     "cost": ("bench.sections.cost", "6. cost per month"),
+    "curated": ("bench.sections.curated", "7. curated Iceberg table against the raw archive"),
 }
 
 
