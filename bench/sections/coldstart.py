@@ -140,7 +140,8 @@ def sam_builds() -> list[Build]:
         functions = sorted(p.parents[2] for p in build.glob("*/hook_archive/handlers/archive_run.py"))
         if not functions:
             continue
-        layers = sorted(p for p in build.glob("*/python") if p.is_dir())
+        # The archiver's own layer (the build also holds the curator's, which it does not use).
+        layers = sorted(p for p in build.glob("DependenciesLayer*/python") if p.is_dir())
         builds.append(Build(label, functions[0], layers, _architecture(layers)))
     return builds
 
