@@ -246,7 +246,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(403, "AccessDenied", "Access Denied")
             return
         self.send_response(status)
+        length = str(len(payload))
         for name, value in headers:
+            if name.lower() == "content-length" and self.command == "HEAD":
+                length = value  # a HEAD has no body, but its Content-Length is the object's size
             if name.lower() not in {
                 "content-length",
                 "transfer-encoding",
@@ -255,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "server",
             }:
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", length)
         self.end_headers()
         self.wfile.write(payload)
 

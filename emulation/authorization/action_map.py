@@ -15,6 +15,13 @@ always its action's:
   `events:detail-type` (eb-use-conditions.html; PutEventsResultEntry: NotAuthorizedForSourceException).
 - `GetHookResult` of a result encrypted with a customer managed key also needs `kms:Decrypt` on that key,
   through CloudFormation (hooks-userguide, "Encrypting hook results with KMS").
+- S3 multipart uploads: `CreateMultipartUpload`, `UploadPart` and `CompleteMultipartUpload` are
+  `s3:PutObject` (with SSE-KMS, `kms:GenerateDataKey` to start and `kms:Decrypt` to complete, as the parts'
+  data keys are read back: UsingKMSEncryption.html, "multipart upload"); `AbortMultipartUpload` is
+  `s3:AbortMultipartUpload`, never `s3:DeleteObject` (list_amazons3.html).
+- Glue Data Catalog operations are authorized on every level of the hierarchy they touch: the catalog, the
+  database, and for a table operation the table (glue-specifying-resource-arns.html, "Data Catalog ARNs";
+  list_awsglue.html lists all three resource types for each). A policy must allow the action on each.
 
 Resources and condition values are templates over the call's parameters (`{Bucket}`, `{Key}`) and its
 envelope (`{partition}`, `{region}`, `{account}`, `{bucket_region}`; a PutEvents entry's bus is in
@@ -60,6 +67,21 @@ _BYPASS_GOVERNANCE = Requirement(
     "s3:BypassGovernanceRetention", _OBJECT, when_present=("BypassGovernanceRetention",)
 )
 _S3_READ_KEY = Requirement("kms:Decrypt", _KEY, _VIA_S3, when_present=("KmsKeyId",))
+_S3_WRITE = Requirement("s3:PutObject", _OBJECT)
+_S3_WRITE_KEY = Requirement("kms:GenerateDataKey", _KEY, _VIA_S3, when_present=("KmsKeyId",))
+_GLUE_CATALOG = "arn:{partition}:glue:{region}:{account}:catalog"
+_GLUE_DATABASE = "arn:{partition}:glue:{region}:{account}:database/{DatabaseName}"
+_GLUE_TABLE = "arn:{partition}:glue:{region}:{account}:table/{DatabaseName}/{Name}"
+
+
+def _glue(action: str, *resources: str) -> tuple[Requirement, ...]:
+    """A Data Catalog action, needed on each level it touches (the call's catalog is the caller's)."""
+    return tuple(Requirement(f"glue:{action}", resource) for resource in resources)
+
+
+def _glue_table(action: str) -> tuple[Requirement, ...]:
+    return _glue(action, _GLUE_CATALOG, _GLUE_DATABASE, _GLUE_TABLE)
+
 
 ACTIONS: dict[tuple[str, str], tuple[Requirement, ...]] = {
     ("cloudformation", "ListHookResults"): (
@@ -87,10 +109,17 @@ ACTIONS: dict[tuple[str, str], tuple[Requirement, ...]] = {
     ),
     ("s3", "GetObject"): (_S3_READ, _S3_READ_VERSION, _S3_READ_KEY),
     ("s3", "HeadObject"): (_S3_READ, _S3_READ_VERSION, _S3_READ_KEY),
-    ("s3", "PutObject"): (
-        Requirement("s3:PutObject", _OBJECT),
-        Requirement("kms:GenerateDataKey", _KEY, _VIA_S3, when_present=("KmsKeyId",)),
+    ("s3", "PutObject"): (_S3_WRITE, _S3_WRITE_KEY),
+    # pyarrow's S3 filesystem uploads a file larger than its part size in parts.
+    ("s3", "CreateMultipartUpload"): (_S3_WRITE, _S3_WRITE_KEY),
+    ("s3", "UploadPart"): (_S3_WRITE,),
+    ("s3", "CompleteMultipartUpload"): (
+        _S3_WRITE,
+        Requirement("kms:Decrypt", _KEY, _VIA_S3, when_present=("KmsKeyId",)),
     ),
+    ("s3", "AbortMultipartUpload"): (Requirement("s3:AbortMultipartUpload", _OBJECT),),
+    ("s3", "ListParts"): (Requirement("s3:ListMultipartUploadParts", _OBJECT),),
+    ("s3", "ListMultipartUploads"): (Requirement("s3:ListBucketMultipartUploads", _BUCKET),),
     ("s3", "DeleteObject"): (
         Requirement("s3:DeleteObject", _OBJECT, when_absent=("VersionId",)),
         Requirement("s3:DeleteObjectVersion", _OBJECT, when_present=("VersionId",)),
@@ -122,6 +151,14 @@ ACTIONS: dict[tuple[str, str], tuple[Requirement, ...]] = {
     # X-Ray has no resource-level permissions for these.
     ("xray", "PutTraceSegments"): (Requirement("xray:PutTraceSegments", "*"),),
     ("xray", "PutTelemetryRecords"): (Requirement("xray:PutTelemetryRecords", "*"),),
+    # pyiceberg's Glue catalog (the curator): the table's metadata pointer, read, created, swapped.
+    ("glue", "GetDatabase"): _glue(
+        "GetDatabase", _GLUE_CATALOG, "arn:{partition}:glue:{region}:{account}:database/{Name}"
+    ),
+    ("glue", "GetTable"): _glue_table("GetTable"),
+    ("glue", "CreateTable"): _glue_table("CreateTable"),
+    ("glue", "UpdateTable"): _glue_table("UpdateTable"),
+    ("glue", "DeleteTable"): _glue_table("DeleteTable"),
     ("sts", "GetCallerIdentity"): (),  # needs no permission, and an explicit deny cannot stop it
 }
 

@@ -106,6 +106,9 @@ def _normalized(service: str, operation: str, params: dict[str, Any]) -> dict[st
         params = {**params, "Entries": [_event_entry(entry) for entry in params.get("Entries", [])]}
     if service == "sqs" and "QueueUrl" in params:
         params = {**params, "QueueName": params["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]}
+    if service == "glue" and isinstance(params.get("TableInput"), dict) and "Name" in params["TableInput"]:
+        # CreateTable/UpdateTable name their table inside TableInput; GetTable/DeleteTable as Name.
+        params = {**params, "Name": params["TableInput"]["Name"]}
     return params
 
 
@@ -141,6 +144,9 @@ _VERBS = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}
 def _s3_object_operation(
     method: str, query: Mapping[str, str], headers: Mapping[str, str], params: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
+    if "uploadId" in query or "uploads" in query:
+        copy = bool(_header(headers, "x-amz-copy-source"))
+        return _s3_multipart_operation(method, query, copy=copy), params
     if method == "PUT" and _header(headers, "x-amz-copy-source"):
         return "CopyObject", params
     kms_key = _header(headers, "x-amz-server-side-encryption-aws-kms-key-id")
@@ -156,6 +162,19 @@ def _s3_object_operation(
     return operation.get(method, f"{method} object"), params
 
 
+def _s3_multipart_operation(method: str, query: Mapping[str, str], *, copy: bool) -> str:
+    """A multipart upload's steps: each is an operation (and IAM action) of its own; an abort is never a
+    DeleteObject."""
+    if "uploads" in query:
+        return "CreateMultipartUpload" if method == "POST" else f"{method} uploads"
+    if method == "PUT":
+        # UploadPartCopy also reads its source: not in the table, so it fails loudly rather than pass.
+        return "UploadPartCopy" if copy else "UploadPart"
+    return {"POST": "CompleteMultipartUpload", "DELETE": "AbortMultipartUpload", "GET": "ListParts"}.get(
+        method, f"{method} upload"
+    )
+
+
 def _s3_bucket_operation(
     method: str, query: Mapping[str, str], body: bytes, params: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
@@ -167,6 +186,8 @@ def _s3_bucket_operation(
         params["Prefix"] = query["prefix"]
     if method == "GET" and "versions" in query:
         return "ListObjectVersions", params
+    if method == "GET" and "uploads" in query:
+        return "ListMultipartUploads", params
     subresource = next((name for name in _BUCKET_SUBRESOURCES if name in query), None)
     if subresource:
         return f"{_VERBS.get(method, method)}{_BUCKET_SUBRESOURCES[subresource]}", params

@@ -185,7 +185,12 @@ class Authorizer:
             caller = self._caller(call)
             if caller is None:
                 return False
-            needed = Requirement(requirement.not_found_needs, "arn:{partition}:s3:::{Bucket}")
+            # Judged with the requested key as s3:prefix, so a ListBucket narrowed to a prefix still answers
+            # 404 under it (seen against S3 in kopia/kopia#3072; Ceph RGW does the same "to match aws
+            # behavior", ceph/ceph#68577).
+            needed = Requirement(
+                requirement.not_found_needs, "arn:{partition}:s3:::{Bucket}", {"s3:prefix": "{Key}"}
+            )
             decision = self._decide(needed, call, caller, self._values(call, caller, None))
             if not decision.allowed:
                 return False

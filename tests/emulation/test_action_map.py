@@ -4,6 +4,7 @@ and every condition key is one the action (or its service) takes."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -120,3 +121,84 @@ def test_s3_object_subresources_are_operations_the_table_does_not_let_through() 
         call = parse_request("PUT", path, signed, b"")
         assert call.operation not in {"PutObject", "GetObject"}
         assert (call.service, call.operation) not in ACTIONS
+
+
+_SIGNED_S3 = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20261127/us-east-1/s3/aws4_request, ..."}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "operation", "actions"),
+    [
+        ("POST", "/b/k?uploads", {}, "CreateMultipartUpload", ["s3:PutObject"]),
+        ("PUT", "/b/k?partNumber=1&uploadId=u", {}, "UploadPart", ["s3:PutObject"]),
+        ("POST", "/b/k?uploadId=u", {}, "CompleteMultipartUpload", ["s3:PutObject"]),
+        # An abort removes the parts, never an object: its own action, not s3:DeleteObject.
+        ("DELETE", "/b/k?uploadId=u", {}, "AbortMultipartUpload", ["s3:AbortMultipartUpload"]),
+        ("GET", "/b/k?uploadId=u", {}, "ListParts", ["s3:ListMultipartUploadParts"]),
+        ("GET", "/b?uploads", {}, "ListMultipartUploads", ["s3:ListBucketMultipartUploads"]),
+    ],
+)
+def test_s3_multipart_upload_steps_need_the_actions_the_reference_names(
+    method: str, path: str, headers: dict[str, str], operation: str, actions: list[str]
+) -> None:
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html: the parts of a
+    # multipart upload are s3:PutObject; AbortMultipartUpload and the listings have actions of their own.
+    call = parse_request(method, path, {**_SIGNED_S3, **headers}, b"")
+    assert call.operation == operation
+    needed = [req.action for req in ACTIONS[(call.service, call.operation)] if req.applies(call.params)]
+    assert [action for action in needed if action.startswith("s3:")] == actions
+
+
+def test_a_part_copied_from_another_object_is_not_let_through_as_a_part_upload() -> None:
+    call = parse_request(
+        "PUT", "/b/k?partNumber=1&uploadId=u", {**_SIGNED_S3, "x-amz-copy-source": "/o/k"}, b""
+    )
+    assert call.operation == "UploadPartCopy"
+    assert (call.service, call.operation) not in ACTIONS
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "resources"),
+    [
+        (
+            "GetDatabase",
+            {"Name": "db"},
+            [
+                "arn:aws:glue:us-east-1:123456789012:catalog",
+                "arn:aws:glue:us-east-1:123456789012:database/db",
+            ],
+        ),
+        *(
+            (
+                operation,
+                body,
+                [
+                    "arn:aws:glue:us-east-1:123456789012:catalog",
+                    "arn:aws:glue:us-east-1:123456789012:database/db",
+                    "arn:aws:glue:us-east-1:123456789012:table/db/t",
+                ],
+            )
+            for operation, body in [
+                ("GetTable", {"DatabaseName": "db", "Name": "t"}),
+                ("DeleteTable", {"DatabaseName": "db", "Name": "t"}),
+                ("CreateTable", {"DatabaseName": "db", "TableInput": {"Name": "t"}}),
+                ("UpdateTable", {"DatabaseName": "db", "TableInput": {"Name": "t"}, "VersionId": "1"}),
+            ]
+        ),
+    ],
+)
+def test_a_glue_catalog_call_is_authorized_on_each_level_of_the_catalog_it_touches(
+    operation: str, body: dict[str, object], resources: list[str]
+) -> None:
+    # https://docs.aws.amazon.com/glue/latest/dg/glue-specifying-resource-arns.html ("Data Catalog ARNs"):
+    # a table operation needs the action on the catalog, the database and the table.
+    headers = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20261127/us-east-1/glue/aws4_request, ...",
+        "X-Amz-Target": f"AWSGlue.{operation}",
+    }
+    call = parse_request("POST", "/", headers, json.dumps(body).encode())
+    assert (call.service, call.operation) == ("glue", operation)
+    values = {"partition": "aws", "region": call.region, "account": "123456789012", **call.params}
+    requirements = ACTIONS[(call.service, call.operation)]
+    assert {req.action for req in requirements} == {f"glue:{operation}"}
+    assert [req.resource.format_map(values) for req in requirements] == resources
