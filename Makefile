@@ -18,7 +18,7 @@ SAM_BUILD := $(SAM) build --cached --parallel
 # The other architecture, built from a copy of template.yaml that differs in the architecture only.
 X86_DIR := .aws-sam/x86_64
 
-.PHONY: setup demo demo-org test check lint unit integration tools build build-x86_64 template-check pins generate bench preflight deploy package-org clean
+.PHONY: setup demo demo-org test browser check lint unit integration tools build build-x86_64 template-check pins generate bench preflight deploy package-org clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -81,7 +81,11 @@ build-x86_64: $(SAM_TOOLS)/.synced
 template-check: setup tools build build-x86_64
 	CFN_HOOK_ARCHIVE_TEMPLATE_CHECKS=required $(RUN)/pytest tests/template -q
 
-test: lint tools build build-x86_64
+# Headless Chromium (Debian's package) opens the HTML report in tests/cli/test_report.py.
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: lint tools build build-x86_64 browser
 	CFN_HOOK_ARCHIVE_TEMPLATE_CHECKS=required $(RUN)/pytest -q
 
 # Re-pin after editing tooling/*.in or the project's dependencies (uv.lock).

@@ -1,5 +1,6 @@
 """``cfn-hook-archive``, the operators' command line: ``preflight`` checks an account before sam deploy;
-``status`` shows where each archiver stands; ``verify`` compares the live API with the archive."""
+``status`` shows where each archiver stands; ``verify`` compares the live API with the archive; ``query``
+runs a named query on Athena or over a local copy; ``report`` writes an HTML report with charts."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
@@ -278,3 +279,46 @@ class ArchiveReader:
                 rows.extend(read.result())
                 report(f"read {done}/{len(reads)} object(s), {len(rows)} row(s)")
         return rows
+
+    # -- a local copy, for DuckDB -------------------------------------------------------------------
+
+    def download_partitions(
+        self,
+        days: Sequence[date],
+        directory: Path,
+        *,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> int:
+        """Copy every object of these dt partitions, whatever account or region wrote it, to
+        ``directory/dt=YYYY-MM-DD/``: the local layout DuckDB reads. Returns the number of objects."""
+        report = on_progress or (lambda _message: None)
+        location = self.location
+        s3 = self._s3
+        keys: list[str] = []
+        for day in days:
+            prefix = partition_prefix(location.prefix, day)
+            try:
+                for page in s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=location.bucket, Prefix=prefix
+                ):
+                    keys.extend(
+                        item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(".parquet")
+                    )
+            except AWS_ERRORS as error:
+                raise aws_failure(f"listing s3://{location.bucket}/{prefix}", error) from None
+            report(f"listed {len(keys)} object(s)")
+
+        def fetch(key: str) -> None:
+            try:
+                body = s3.get_object(Bucket=location.bucket, Key=key)["Body"].read()
+            except AWS_ERRORS as error:
+                raise aws_failure(f"reading s3://{location.bucket}/{key}", error) from None
+            target = directory / key[len(location.prefix) + 1 :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            for done, copied in enumerate(as_completed([pool.submit(fetch, key) for key in keys]), start=1):
+                copied.result()
+                report(f"copied {done}/{len(keys)} object(s)")
+        return len(keys)

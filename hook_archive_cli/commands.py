@@ -1,13 +1,18 @@
-"""``status`` and ``verify``: each reads through archive_reads, judges with its pure module (status, verify)
-and prints through render. Every failure that stops a command is a CliError carrying its exit status."""
+"""``status``, ``verify``, ``query`` and ``report``: each reads through its adapter (archive_reads,
+athena_reads, local_archive), judges or shapes with its pure module (status, verify, named_queries, query,
+html_report) and prints through render. Every failure that stops a command is a CliError carrying its exit
+status."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+import textwrap
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import boto3
 
@@ -15,7 +20,7 @@ from fleet_health.logic.fleet_check import FleetCheckDependencies, check_fleet
 from fleet_health.models.config import FleetHealthConfig
 from hook_archive.models.config import ArchiverConfig
 from hook_archive.models.hook_result import utc_date
-from hook_archive_cli import render
+from hook_archive_cli import html_report, named_queries, query, render
 from hook_archive_cli.archive_location import ArchiveLocation, from_stack_outputs
 from hook_archive_cli.archive_reads import (
     ArchiveReader,
@@ -24,6 +29,7 @@ from hook_archive_cli.archive_reads import (
     read_caller_account,
     read_stack_outputs,
 )
+from hook_archive_cli.athena_reads import AthenaQueries, AthenaTarget, target_from_stack_outputs
 from hook_archive_cli.errors import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -31,6 +37,7 @@ from hook_archive_cli.errors import (
     CliError,
     UsageError,
 )
+from hook_archive_cli.local_archive import LocalArchive, QueryResult
 from hook_archive_cli.progress import Progress
 from hook_archive_cli.status import (
     RETENTION_MS,
@@ -227,6 +234,181 @@ def build_verify(args: argparse.Namespace, *, clock: Clock) -> VerifyReport:
     )
 
 
+# ---------------------------------------------------------------------------------------------- query
+
+QUERY_DESCRIPTION = """\
+Run one of the named queries (queries/NAME.sql, the stack's saved queries) and print its answer.
+
+On Athena (the default): in the stack's workgroup and Glue database, read from --stack NAME's
+outputs (AthenaWorkGroupName, GlueTableName) or given with --workgroup and --database. The
+workgroup's own result location, encryption and bytes-scanned cutoff apply. It polls until the
+query ends, then prints the rows, the bytes scanned and what they cost ($5 per TB, at least 10 MB
+a query). A query Athena fails or cancels exits 2 when Athena blames the query (USER), else 3.
+
+With --local DIR: DuckDB runs the same query (translated by sqlglot) over a local copy of the
+archive, e.g. `aws s3 sync s3://BUCKET/PREFIX DIR` (DIR/dt=YYYY-MM-DD/*.parquet, or
+DIR/PREFIX/dt=... with --prefix). A copy without objects is an empty archive: no rows, exit 0.
+
+Narrowing (the parsed query is edited, not its text; values become quoted literals):
+  --days N   the query's dt window becomes the last N days (dt >= today - N, UTC), instead of
+             its own 7, 14 or 30; refused by a query without a window (invocation_by_id)
+  --hook T   only invocations of hook type T (type_name = T in every SELECT that reads
+             hook_results), so counts, rankings and "latest" are of that hook alone
+  --id ID    the hook_result_id invocation_by_id looks up (it needs one)
+
+{names}
+
+{exit_status}"""
+QUERY_FINDINGS = "never (an empty answer is not a finding)"
+
+
+def _query_description() -> str:
+    known = named_queries.names()
+    names = textwrap.fill(
+        "Named queries: " + (", ".join(known) if known else "none found (run from a checkout)") + ".",
+        width=96,
+    )
+    return QUERY_DESCRIPTION.format(names=names, exit_status=EXIT_STATUS_HELP.format(findings=QUERY_FINDINGS))
+
+
+def run_query(
+    args: argparse.Namespace, *, clock: Clock = _now_ms, athena_client: object | None = None
+) -> int:
+    """``athena_client``: a boto3 Athena client to use instead of the session's (tests)."""
+    output = "json" if args.json else args.format
+    try:
+        named = named_queries.load(
+            args.name, named_queries.Narrowing(days=args.days, hook=args.hook, hook_result_id=args.id)
+        )
+        if args.local is not None:
+            result, where = _query_local(args, named)
+        else:
+            result, where = _query_athena(args, named, output=output, athena_client=athena_client)
+    except CliError as error:
+        return _fail("query", error)
+    if output == "json":
+        print(query.as_json(named, result))
+    elif output == "csv":
+        sys.stdout.write(query.as_csv(result))
+        if result.engine == "athena":
+            print(query.statistics_line(result), file=sys.stderr)
+    else:
+        print(query.as_table(named, result, where=where))
+    return EXIT_OK
+
+
+def _query_local(args: argparse.Namespace, named: named_queries.NamedQuery) -> tuple[QueryResult, str]:
+    if args.stack or args.workgroup or args.database:
+        raise UsageError("--local runs DuckDB over a local copy: not with --stack, --workgroup or --database")
+    with LocalArchive(Path(args.local), prefix=args.prefix or DEFAULT_PREFIX) as archive:
+        if not archive.objects:
+            print(
+                f"cfn-hook-archive query: no archive objects under {archive.root} (dt=*/*.parquet): "
+                "the archive is empty, or this is not a copy of it",
+                file=sys.stderr,
+            )
+        return archive.run(named.athena_sql), f"DuckDB over {archive.root} ({len(archive.objects)} object(s))"
+
+
+def _athena_target(args: argparse.Namespace, session: boto3.Session, progress: Progress) -> AthenaTarget:
+    if args.prefix:
+        raise UsageError("--prefix goes with --local (Athena reads the stack's table)")
+    if args.stack and (args.workgroup or args.database):
+        raise UsageError("give --stack, or --workgroup and --database, not both")
+    if args.stack:
+        with progress.step(f"Reading the outputs of stack {args.stack}"):
+            return target_from_stack_outputs(args.stack, read_stack_outputs(session, args.stack))
+    if args.workgroup and args.database:
+        return AthenaTarget(args.workgroup, args.database)
+    raise UsageError(
+        "say where to run the query: --stack NAME, or --workgroup WORKGROUP --database DATABASE "
+        "(Athena), or --local DIR (DuckDB over a local copy)"
+    )
+
+
+def _query_athena(
+    args: argparse.Namespace, named: named_queries.NamedQuery, *, output: str, athena_client: object | None
+) -> tuple[QueryResult, str]:
+    session, _region = open_session(profile=args.profile, region=args.region)
+    progress = Progress(json_output=output == "json")
+    target = _athena_target(args, session, progress)
+    athena = AthenaQueries(session) if athena_client is None else AthenaQueries(client=athena_client)
+    where = f"Athena workgroup {target.workgroup}, database {target.database}"
+    with progress.step(f"Running {named.name} on {where}") as step:
+        answer = athena.run(
+            named.athena_sql,
+            target,
+            on_state=lambda state, seconds: step.update(
+                f"Running {named.name} on {where}: {state.lower()}, {seconds:.0f} s"
+            ),
+        )
+    return query.from_athena(answer), where
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+REPORT_DESCRIPTION = f"""\
+Write one self-contained HTML file (no network needed to open it, no script) with charts of the
+last --days days: failures per day per hook, WARN-mode failures (what switching to FAIL would
+block), top failing targets and the failure-rate trend, each with its numbers beneath. Top failing
+rules and controls need annotations, which the archive does not keep yet: that panel says so.
+
+The numbers are the named queries' (daily_failure_trend, warn_mode_failures_last_30_days,
+top_failing_targets_last_30_days) narrowed to --days, run by DuckDB over the archive: a local copy
+(--local DIR, as `query --local`) or the objects of those days copied from S3 to a temporary folder.
+
+{LOCATION_HELP}
+
+{EXIT_STATUS_HELP.format(findings="never (a report of an empty archive says it is empty)")}"""
+
+
+def run_report(args: argparse.Namespace, *, clock: Clock = _now_ms) -> int:
+    out = Path(args.out)
+    try:
+        if not out.parent.is_dir():
+            raise UsageError(f"--out {out}: no directory {out.parent}")
+        data = build_report(args, now=datetime.fromtimestamp(clock() / 1000, tz=UTC))
+        page = html_report.render(data)
+        try:
+            out.write_text(page, encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"--out {out}: {error.strerror}") from None
+    except CliError as error:
+        return _fail("report", error)
+    if args.json:
+        print(render.as_json({"out": str(out), "bytes": len(page.encode()), **data.as_json()}))
+    else:
+        failures = sum(row.failures for row in data.daily)
+        invocations = sum(row.invocations for row in data.daily)
+        print(
+            f"cfn-hook-archive report: wrote {out} ({len(page.encode()):,} bytes): the last {data.days} "
+            f"day(s) of {data.source}, {invocations:,} invocation(s), {failures:,} failed"
+        )
+    return EXIT_OK
+
+
+def build_report(args: argparse.Namespace, *, now: datetime) -> html_report.ReportData:
+    if not 0 <= args.days <= named_queries.MAX_DAYS:
+        raise UsageError(f"--days must be between 0 and {named_queries.MAX_DAYS}")
+    progress = Progress(json_output=args.json)
+    if args.local is not None:
+        if args.stack or args.bucket:
+            raise UsageError("--local reads a local copy: not with --stack or --bucket")
+        with LocalArchive(Path(args.local), prefix=args.prefix or DEFAULT_PREFIX) as archive:
+            return html_report.collect(archive, days=args.days, source=f"local copy {archive.root}", now=now)
+    session, _region = open_session(profile=args.profile, region=args.region)
+    location = resolve_location(args, session, progress)
+    today = now.date()
+    days = [today - timedelta(days=offset) for offset in range(args.days + 1)]
+    with tempfile.TemporaryDirectory(prefix="cfn-hook-archive-report-") as copy:
+        with progress.step(f"Copying {len(days)} day(s) of {location.uri}") as step:
+            ArchiveReader(session, location).download_partitions(
+                days, Path(copy), on_progress=lambda message: step.update(f"Copying the archive: {message}")
+            )
+        with LocalArchive(Path(copy), prefix=location.prefix) as archive:
+            return html_report.collect(archive, days=args.days, source=location.uri, now=now)
+
+
 # ---------------------------------------------------------------------------------------------- parsers
 
 
@@ -268,3 +450,46 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         f"(default: {DEFAULT_LATE_WINDOW_SECONDS})",
     )
     verify.set_defaults(run=run_verify)
+
+    add_query_command(commands)
+    add_report_command(commands)
+
+
+def add_query_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = commands.add_parser(
+        "query",
+        help="run a named query on Athena (or with DuckDB over a local copy) and print its rows",
+        description=_query_description(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("name", metavar="NAME", help="the named query (queries/NAME.sql)")
+    narrowing = command.add_argument_group("narrowing")
+    narrowing.add_argument("--days", type=int, metavar="N", help="the last N days instead of the query's own")
+    narrowing.add_argument("--hook", metavar="TYPE", help="one hook type name only")
+    narrowing.add_argument("--id", metavar="HOOK_RESULT_ID", help="invocation_by_id's id")
+    command.add_argument("--format", choices=query.FORMATS, default="table", help="default: table")
+    command.add_argument("--json", action="store_true", help="the same as --format json")
+    local = command.add_argument_group("DuckDB over a local copy")
+    local.add_argument("--local", metavar="DIR", help="a local copy of the archive (dt=YYYY-MM-DD/*.parquet)")
+    local.add_argument("--prefix", help=f"the archive's folder inside DIR, if any (default {DEFAULT_PREFIX})")
+    aws = command.add_argument_group("Athena")
+    aws.add_argument("--profile", help="the AWS profile to use (default: the standard credential chain)")
+    aws.add_argument("--region", help="the region (default: AWS_DEFAULT_REGION, then the profile's region)")
+    aws.add_argument("--stack", metavar="NAME", help="read the workgroup and database from this stack")
+    aws.add_argument("--workgroup", help="the Athena workgroup (instead of --stack)")
+    aws.add_argument("--database", help="the Glue database holding hook_results (instead of --stack)")
+    command.set_defaults(run=run_query)
+
+
+def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = commands.add_parser(
+        "report",
+        help="write a self-contained HTML report with charts of the last --days days",
+        description=REPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("--days", type=int, default=30, metavar="N", help="the last N days (default: 30)")
+    command.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
+    command.add_argument("--local", metavar="DIR", help="a local copy of the archive instead of S3")
+    add_location_options(command)
+    command.set_defaults(run=run_report)
