@@ -10,9 +10,12 @@ deployed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -36,6 +39,7 @@ from emulation.lambda_runtime import (
     load_template,
     resolved_environment,
 )
+from emulation.lambda_service import Delivery, LambdaService
 from emulation.tls import ca_bundle
 from tooling.member_template import member_template
 from tooling.sam_transform import transform_template
@@ -378,10 +382,16 @@ class FleetHealthCheck:
     central: CentralArchive
     documents: RoleDocuments | None = None  # the role's policies, when a test narrows them
     runtime_environment: dict[str, str] = field(default_factory=dict)  # e.g. Powertools switches
+    deliveries: list[Delivery] = field(default_factory=list)  # by the Lambda service, with the role
 
     def run(self, *, later_ms: int = 0) -> dict[str, Any]:
+        """A cold start and one scheduled check; then the Lambda service's log delivery and trace segment
+        with the same role (Logs and Tracing are used by the service, never by the handler)."""
         stack = self.central.deployment()
         aws = self.central.organization.aws
+        logs = aws.client("logs")
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=FLEET_LOG_GROUP)
         role_arn = put_role(
             aws.client("iam"),
             "hook-archive-central-FleetHealthRole",
@@ -399,13 +409,38 @@ class FleetHealthCheck:
             deps = module.default_dependencies()
             return {"dependencies": replace(deps, clock_ms=lambda: deps.clock_ms() + later_ms)}
 
-        return _invoke(
-            spec,
-            environment,
-            account_id=self.central.account,
-            region=self.central.region,
-            kwargs=dependencies,
-        )
+        started = time.monotonic()
+        error: BaseException | None = None
+        try:
+            return _invoke(
+                spec,
+                environment,
+                account_id=self.central.account,
+                region=self.central.region,
+                kwargs=dependencies,
+            )
+        except Exception as failure:
+            error = failure
+            raise
+        finally:
+            tracing = (
+                self.central.deployment()
+                .properties("FleetHealthFunction")
+                .get("Tracing", load_template().get("Globals", {}).get("Function", {}).get("Tracing"))
+            )
+            LambdaService(
+                environment,
+                function_name=f"{CENTRAL_STACK}-FleetHealthFunction",
+                log_group=FLEET_LOG_GROUP,
+                on_failure_destination=None,  # a scheduled check: the next one sees what this one missed
+                tracing=tracing == "Active",
+                deliveries=self.deliveries,
+            ).after_invocation(
+                request_id=str(uuid.uuid4()),
+                event=load_event("scheduled_tick.json"),
+                error=error,
+                duration_ms=(time.monotonic() - started) * 1000,
+            )
 
 
 def _invoke(

@@ -48,10 +48,6 @@ REFUSED = {
 }
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Stand-ins for two fixes the local stack needs outside this change's files (reported with it). Each is the
-# smallest change to the emulation; delete them once emulation/ carries the fix.
-# ---------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def curator(archiver: ArchiverHarness) -> CuratorHarness:
     return CuratorHarness(archiver, runtime_environment=QUIET)

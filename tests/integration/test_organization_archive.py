@@ -126,19 +126,35 @@ def test_fleet_health_with_its_read_only_role_names_the_member_that_stopped(flee
     assert report["stale"] == [f"{stopped.account}/{stopped.region}"]
 
 
-@pytest.mark.parametrize(
-    ("statement", "finding"),
-    [
-        ("ListCheckpoints", "listing"),
-        ("ReadCheckpoints", "unreadable"),
-        ("ArchiveKey", "unreadable"),
-    ],
-)
+# What each FleetHealthRole statement's absence shows: the check's own finding, or (Logs, Tracing) the Lambda
+# service's delivery with the role refused while the check itself is unchanged.
+FLEET_ROLE_CASES = {
+    "ListCheckpoints": "listing",
+    "ReadCheckpoints": "unreadable",
+    "ArchiveKey": "unreadable",
+    "Logs": "logs",
+    "Tracing": "trace",
+}
+
+
+def test_every_statement_of_the_fleet_health_role_has_a_case(fleet: Fleet) -> None:
+    documents = RoleDocuments.of(fleet.central.deployment(), "FleetHealthRole")
+    assert set(documents.sids()) == set(FLEET_ROLE_CASES)
+
+
+@pytest.mark.parametrize(("statement", "finding"), sorted(FLEET_ROLE_CASES.items()))
 def test_fleet_health_without_a_statement_of_its_role_says_what_it_could_not_read(
     fleet: Fleet, statement: str, finding: str
 ) -> None:
     documents = RoleDocuments.of(fleet.central.deployment(), "FleetHealthRole").without(statement)
     check = FleetHealthCheck(fleet.central, documents=documents, runtime_environment=QUIET)
+    if finding in {"logs", "trace"}:
+        report = check.run()
+        assert report["archivers_seen"] == len(fleet.members)
+        refused = [delivery for delivery in check.deliveries if not delivery.delivered]
+        assert [delivery.what for delivery in refused] == [finding]
+        assert FleetHealthCheck(fleet.central, runtime_environment=QUIET).run()["archivers_seen"] > 0
+        return
     if finding == "listing":
         with pytest.raises(Exception, match=r"listing checkpoints under .* failed: AccessDenied"):
             check.run()
