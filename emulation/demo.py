@@ -2,9 +2,12 @@
 
 It seeds 90 days of hook invocations, runs a backfill, then several scheduled ticks while new results
 arrive (some in progress, finishing by the next tick), and checks the archive against the emulator's
-ground truth. It ends as an operator would: `cfn-hook-archive status` and `verify` against the local
-archive, with the account's (local administrator) credentials. Everything runs on loopback and stops when
-the demo ends; it exits non-zero when the archive, status or verify finds something wrong.
+ground truth. The curator then runs with its template role and fills the Iceberg table hook_results from
+the raw archive; the named queries run over that table and each answer is compared with the raw archive's.
+It ends as an operator would: `cfn-hook-archive status`, `verify` and `report` against the local archive,
+with the account's (local administrator) credentials; the HTML report stays in demo-output/. Everything runs
+on loopback and stops when the demo ends; it exits non-zero when the archive, the curated table, status,
+verify or report finds something wrong.
 """
 
 from __future__ import annotations
@@ -25,21 +28,30 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import sqlglot
+from pyiceberg.catalog.glue import GlueCatalog
 
 from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
 from emulation.aws_stack import LocalAws, local_aws
+from emulation.curator_harness import CuratorHarness
 from emulation.reconciliation import reconcile
 from emulation.synthetic_history import synthetic_history, synthetic_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 QUERIES = REPO_ROOT / "queries"
+REPORT_OUT = Path("demo-output") / "report.html"  # relative to REPO_ROOT, where the CLI runs
+# The curated table's lineage of each row (its raw object); the named queries' SELECT * shows the raw columns.
+LINEAGE_COLUMNS = ("raw_object_key", "raw_object_etag")
 HISTORY_DAYS = 90
 PER_DAY = 100
 TICKS = 4
 FINAL_STATUSES = ("HOOK_COMPLETE_SUCCEEDED", "HOOK_COMPLETE_SUCCEEDED", "HOOK_COMPLETE_FAILED", "HOOK_FAILED")
 # queries/invocation_by_id.sql's stand-in id, replaced by a real failure's as its comment asks a user to.
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
+
+
+QUIET_FUNCTION = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
 def main() -> int:
@@ -85,10 +97,11 @@ def main() -> int:
         keys = harness.object_keys()
         harness.download_archive(workdir)
         ok = _report(aws, harness, runs, keys, events)
-        _queries(Path(workdir) / ARCHIVE_PREFIX, failed_id=_latest_failure_id(events))
+        curated, curated_ok = _curate(CuratorHarness(harness, runtime_environment=QUIET_FUNCTION), keys)
+        queries_ok = _queries(Path(workdir) / ARCHIVE_PREFIX, curated, failed_id=_latest_failure_id(events))
         cli_ok = _operator_cli(aws, Path(workdir))
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s; moto and the emulator are stopped.")
-    return 0 if ok and cli_ok else 1
+    return 0 if ok and curated_ok and queries_ok and cli_ok else 1
 
 
 def _run(harness: ArchiverHarness, aws: Any) -> dict[str, Any]:
@@ -175,6 +188,44 @@ def _report(
     return reconciliation.ok and bool(verdicts) and refused == 0
 
 
+def _curate(curator: CuratorHarness, keys: list[str]) -> tuple[pa.Table, bool]:
+    """One scheduled run of CuratorFunction with template.yaml's CuratorRole; then hook_results as an
+    analyst reads it (pyiceberg, the Glue catalog) and its data files per day beside the raw objects."""
+    print("\n## The curator (CuratorFunction, template.yaml's CuratorRole) fills hook_results\n")
+    started = time.monotonic()
+    report = curator.run()
+    elapsed_ms = (time.monotonic() - started) * 1000
+    print(
+        f"- one scheduled run (a cold start, {elapsed_ms:,.0f} ms): {report['objects_added']} raw objects "
+        f"read, {report['rows_written']:,} rows written in {report['commits']} commit(s), "
+        f"{len(report['days_compacted'])} day(s) compacted, {report['conflicts']} conflict(s)"
+    )
+    catalog = GlueCatalog("admin", None, **curator.admin_catalog_properties())
+    table = catalog.load_table((curator.database, curator.table_name))
+    rows = table.scan().to_arrow()
+    files = table.inspect.files()
+    files_per_day = Counter(
+        str(partition["dt"]) for partition in files.column("partition").to_pylist() if partition is not None
+    )
+    objects_per_day = Counter(key.split("/dt=", 1)[1][:10] for key in keys)
+    print(
+        f"- {curator.database}.{curator.table_name}: {rows.num_rows:,} rows, {files.num_rows} data files "
+        f"in {len(files_per_day)} dt partitions (raw: {len(keys)} objects in {len(objects_per_day)})"
+    )
+    shapes = Counter(
+        (objects_per_day[day], files_per_day.get(day, 0)) for day in objects_per_day | files_per_day
+    )
+    print("\n| raw objects in the day | curated data files in the day | days |")
+    print("|---:|---:|---:|")
+    for (objects, data_files), days in sorted(shapes.items()):
+        print(f"| {objects} | {data_files} | {days} |")
+    ids = rows.column("hook_result_id").to_pylist()
+    raw_ids = curator.archiver.read_archive().column("hook_result_id").to_pylist()
+    ok = len(ids) == len(set(ids)) and set(ids) == set(raw_ids)
+    print(f"\n- every raw row in hook_results, and once: {'yes' if ok else 'NO'}")
+    return rows.drop_columns(list(LINEAGE_COLUMNS)), ok
+
+
 def _latest_failure_id(events: list[Any]) -> str | None:
     """The hook_result_id of the newest failure event received: what a user looks up with invocation_by_id."""
     if not events:
@@ -183,15 +234,23 @@ def _latest_failure_id(events: list[Any]) -> str | None:
     return str(latest["detail"]["hook_result_id"])
 
 
-def _queries(archive_root: Path, *, failed_id: str | None) -> None:
-    print("\n## Athena named queries, transpiled with sqlglot and run by DuckDB over the archive\n")
-    connection = duckdb.connect()
+def _queries(archive_root: Path, curated: pa.Table, *, failed_id: str | None) -> bool:
+    """Each named query over hook_results (the curated table) and over hook_results_raw (the archive's
+    objects): the curated answer is printed, and must be the raw one, row for row."""
+    print(
+        "\n## Athena named queries over hook_results, transpiled with sqlglot and run by DuckDB, "
+        "each compared with hook_results_raw's answer\n"
+    )
+    raw = duckdb.connect()
     pattern = str(archive_root / "dt=*" / "*.parquet").replace("'", "''")
     # dt stays a string, as in the Glue table; DuckDB would otherwise infer DATE.
-    connection.execute(
+    raw.execute(
         "CREATE VIEW hook_results AS SELECT * FROM read_parquet("  # noqa: S608  # our own temp path, quoted
         f"'{pattern}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}})"
     )
+    curated_connection = duckdb.connect()
+    curated_connection.register("hook_results", curated)
+    all_same = True
     for path in sorted(QUERIES.glob("*.sql")):
         athena_sql = path.read_text()
         note = ""
@@ -199,22 +258,28 @@ def _queries(archive_root: Path, *, failed_id: str | None) -> None:
             athena_sql = athena_sql.replace(PLACEHOLDER_ID, failed_id)
             note = f"With the newest failure event's hook_result_id, {failed_id}, for the placeholder.\n\n"
         duck_sql = sqlglot.transpile(athena_sql, read="athena", write="duckdb")[0]
-        result = connection.execute(duck_sql)
-        columns = [column[0] for column in result.description]
-        rows = result.fetchmany(5)
+        columns, rows = _answer(curated_connection, duck_sql)
+        same = (columns, rows) == _answer(raw, duck_sql)
+        all_same = all_same and same
         print(f"### {path.stem}\n")
         print(note, end="")
         print("| " + " | ".join(columns) + " |")
         print("|" + "---|" * len(columns))
-        for row in rows:
+        for row in rows[:5]:
             print("| " + " | ".join(str(value) for value in row) + " |")
-        print()
+        print(f"\n{len(rows):,} row(s); same rows as hook_results_raw: {'yes' if same else 'NO'}\n")
+    return all_same
+
+
+def _answer(connection: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    result = connection.execute(sql)
+    return [column[0] for column in result.description], result.fetchall()
 
 
 def _operator_cli(aws: LocalAws, workdir: Path) -> bool:
-    """`cfn-hook-archive status` and `verify` as an operator runs them: a separate process, the standard AWS
-    variables pointing at the emulation, the account's administrator credentials (never the function's
-    role), no profile or config file of this machine's. True when both exit 0."""
+    """`cfn-hook-archive status`, `verify` and `report` as an operator runs them: a separate process, the
+    standard AWS variables pointing at the emulation, the account's administrator credentials (never the
+    function's role), no profile or config file of this machine's. True when all three exit 0."""
     print("\n## The operators' CLI on this archive, with the account's administrator credentials\n")
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     environment.update(
@@ -227,6 +292,11 @@ def _operator_cli(aws: LocalAws, workdir: Path) -> bool:
     )
     location = ["--bucket", aws.bucket, "--prefix", ARCHIVE_PREFIX]
     exit_statuses = [_cli(["status", *location], environment), _cli(["verify", *location], environment)]
+    (REPO_ROOT / REPORT_OUT.parent).mkdir(exist_ok=True)
+    report = ["report", "--days", "30", "--out", str(REPORT_OUT), *location]
+    exit_statuses.append(_cli(report, environment))
+    if exit_statuses[-1] == 0:
+        print(f"The HTML report: {(REPO_ROOT / REPORT_OUT).as_uri()}")
     return all(status == 0 for status in exit_statuses)
 
 
