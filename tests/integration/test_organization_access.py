@@ -296,3 +296,27 @@ def test_a_refused_sts_call_answers_in_the_query_protocols_xml(central: Central)
         central.organization.client(stranger, "sts").get_caller_identity()
     assert refused.value.response["Error"]["Code"] == "InvalidClientTokenId"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_members_read_archive_is_off_by_default_and_opens_reading_to_the_organization(
+    central: Central,
+) -> None:
+    # MembersReadArchive: the bucket's OrganizationReadsTheArchive and the key's
+    # OrganizationReadsThroughTheArchiveBucket statements, both conditioned on aws:PrincipalOrgID only.
+    writer = _member(central, "member-a")
+    writer.put(writer.row_key())
+    reads = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt"], "Resource": "*"}],
+    }
+    analyst = central.organization.role_session(central.organization.members["member-b"], "analyst", reads)
+    s3 = central.organization.client(analyst, "s3")
+    with pytest.raises(ClientError) as refused:
+        s3.get_object(Bucket=central.bucket, Key=writer.row_key())
+    assert _refused(refused)[0] == "AccessDenied"
+    central.apply_policies(MembersReadArchive="true")
+    assert s3.get_object(Bucket=central.bucket, Key=writer.row_key())["Body"].read() == b"rows"
+    outsider = central.organization.role_session(OUTSIDER, "analyst", reads)
+    with pytest.raises(ClientError) as refused:
+        central.organization.client(outsider, "s3").get_object(Bucket=central.bucket, Key=writer.row_key())
+    assert _refused(refused)[0] == "AccessDenied"
