@@ -245,10 +245,33 @@ class ArchiverHarness:
             return pa.table({})
         return pa.concat_tables(tables)
 
+    def annotation_keys(self) -> list[str]:
+        s3 = self.aws.client("s3")
+        keys: list[str] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.archive_bucket, Prefix=f"{ARCHIVE_PREFIX}/annotations/dt="
+        ):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def read_annotations(self) -> pa.Table:
+        """Every annotation object (hook_annotations), with dt taken from its key."""
+        s3 = self.aws.client("s3")
+        tables = []
+        for key in self.annotation_keys():
+            body = s3.get_object(Bucket=self.archive_bucket, Key=key)["Body"].read()
+            table = pq.read_table(io.BytesIO(body))
+            day = key.split("/dt=", 1)[1].split("/", 1)[0]
+            table = table.append_column("dt", pa.array([day] * table.num_rows, pa.string()))
+            tables.append(table)
+        if not tables:
+            return pa.table({})
+        return pa.concat_tables(tables)
+
     def download_archive(self, directory: str) -> int:
         """Copy the archive to a local folder with the same keys (for DuckDB); return the object count."""
         s3 = self.aws.client("s3")
-        keys = self.object_keys()
+        keys = self.object_keys() + self.annotation_keys()
         for key in keys:
             target = Path(directory) / key
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -20,12 +20,19 @@ class Reconciliation:
     events_without_failed_row: set[str] = field(default_factory=set)
     events_naming_another_object: set[str] = field(default_factory=set)
     checkpoint_problems: list[str] = field(default_factory=list)
+    # The annotations table: every failure announced as enriched has exactly its API annotations, once.
+    annotation_rows: int = 0
+    annotations_missing: set[str] = field(default_factory=set)
+    annotations_duplicated: set[str] = field(default_factory=set)
+    annotations_mismatched: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """No finding of any kind: every field but the three counts is empty."""
         return not any(
-            getattr(self, f.name) for f in fields(self) if f.name not in {"rows", "expected", "events"}
+            getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in {"rows", "expected", "events", "annotation_rows"}
         )
 
     def summary(self) -> str:
@@ -34,4 +41,7 @@ class Reconciliation:
             for f in fields(self)
             if isinstance(value := getattr(self, f.name), set | list)
         )
-        return f"rows={self.rows} expected={self.expected} events={self.events} {findings}"
+        return (
+            f"rows={self.rows} expected={self.expected} events={self.events} "
+            f"annotation_rows={self.annotation_rows} {findings}"
+        )

@@ -79,7 +79,70 @@ def reconcile(
     report.failures_without_event = failed_rows - event_ids - exempt_from_events
     report.events_without_failed_row = event_ids - failed_rows
     report.checkpoint_problems = _checkpoint_problems(harness, truth, late_window_ms)
+    _check_annotations(report, harness, truth, events)
     return report
+
+
+_ANNOTATION_COLUMNS = {
+    "annotation_name": "AnnotationName",
+    "status": "Status",
+    "status_message": "StatusMessage",
+    "remediation_message": "RemediationMessage",
+    "remediation_link": "RemediationLink",
+    "severity_level": "SeverityLevel",
+}
+
+
+def _check_annotations(
+    report: Reconciliation,
+    harness: ArchiverHarness,
+    truth: dict[str, EmulatedHookResult],
+    events: list[dict[str, Any]],
+) -> None:
+    """Every failure some event announced as enriched has its API annotations in hook_annotations exactly
+    once (as a multiset, in its result's partition); no other invocation has any there."""
+    table = harness.read_annotations()
+    rows = table.to_pylist() if table.num_columns else []
+    report.annotation_rows = len(rows)
+    archived: dict[str, Counter[tuple[Any, ...]]] = {}
+    for row in rows:
+        archived.setdefault(row["hook_result_id"], Counter())[
+            tuple(row[column] for column in _ANNOTATION_COLUMNS)
+        ] += 1
+        expected = truth.get(row["hook_result_id"])
+        if expected is None or expected.status not in FAILED:
+            report.annotations_mismatched.append(f"{row['hook_result_id']}: not an archived failure")
+            continue
+        if row["dt"] != expected.invoked_at.astimezone(UTC).date().isoformat():
+            report.annotations_mismatched.append(f"{row['hook_result_id']}.dt: {row['dt']!r}")
+        if (row["type_name"], row["account_id"], row["region"]) != (expected.type_name, ACCOUNT_ID, REGION):
+            report.annotations_mismatched.append(f"{row['hook_result_id']}: type/account/region")
+    enriched = {
+        event["detail"]["hook_result_id"]
+        for event in events
+        if event["detail"].get("enrichment", {}).get("status") == "enriched"
+    }
+    for hook_result_id in enriched | set(archived):
+        item = truth.get(hook_result_id)
+        if item is None:
+            continue
+        wanted = Counter(
+            tuple(annotation.get(member) for member in _ANNOTATION_COLUMNS.values())
+            for annotation in item.annotations
+        )
+        got = archived.get(hook_result_id, Counter())
+        if got == wanted:
+            continue
+        if (
+            got
+            and all(got[key] >= wanted[key] for key in wanted)
+            and sum(got.values()) > sum(wanted.values())
+        ):
+            report.annotations_duplicated.add(hook_result_id)
+        elif not got and wanted:
+            report.annotations_missing.add(hook_result_id)
+        else:
+            report.annotations_mismatched.append(f"{hook_result_id}: annotations differ from the API's")
 
 
 def _checkpoint_problems(

@@ -31,7 +31,7 @@ from hook_archive.errors import HookResultsError, MalformedHookResultError
 from hook_archive.logic.partitioning import partition_prefix
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, from_table
 from hook_archive.models.config import ArchiverConfig
-from hook_archive.models.hook_result import API_FIELDS, HookResult
+from hook_archive.models.hook_result import API_FIELDS, HookResult, to_epoch_ms
 from hook_archive_cli.archive_location import ArchiveLocation
 from hook_archive_cli.errors import AwsAccessError, CliError, UsageError
 from hook_archive_cli.verify import ArchivedRow
@@ -51,6 +51,7 @@ AWS_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 _NOT_THERE = frozenset({"NoSuchBucket"})
 # The archive's summary columns: all verify reads (account_id, region and archived_at are left unread).
 SUMMARY_COLUMNS = tuple("invoked_at" if name == "invoked_at_ms" else name for _, name in API_FIELDS)
+ARCHIVED_AT = "archived_at"
 MAX_PAGES = ArchiverConfig.model_fields["max_pages_per_run"].default
 # A day holds up to one object per run (288 a day at the default 5-minute schedule): read many at once.
 READ_THREADS = 16
@@ -239,20 +240,30 @@ class ArchiveReader:
             raise aws_failure(f"listing s3://{self.location.bucket}/{prefix}", error) from None
         return sorted(keys)
 
-    def rows(self, key: str, *, day: date) -> list[ArchivedRow]:
-        """The rows of one archive object, reading only the summary columns."""
+    def rows(self, key: str, *, day: date, archived_at: bool = False) -> list[ArchivedRow]:
+        """The rows of one archive object, reading only the summary columns (and archived_at if asked)."""
         try:
             body = self._s3.get_object(Bucket=self.location.bucket, Key=key)["Body"].read()
         except AWS_ERRORS as error:
             raise aws_failure(f"reading s3://{self.location.bucket}/{key}", error) from None
         parquet = pq.ParquetFile(io.BytesIO(body))
         present = set(parquet.schema_arrow.names)
-        table = parquet.read(columns=[name for name in SUMMARY_COLUMNS if name in present])
+        wanted = (*SUMMARY_COLUMNS, ARCHIVED_AT) if archived_at else SUMMARY_COLUMNS
+        table = parquet.read(columns=[name for name in wanted if name in present])
         for name in SUMMARY_COLUMNS:
             if name not in present:  # an object written before the column existed reads it as null
                 column_type = ARCHIVE_SCHEMA.field(name).type
                 table = table.append_column(name, pa.nulls(table.num_rows, type=column_type))
-        return [ArchivedRow(result, day, key) for result in from_table(table)]
+        stamps: list[int | None] = [None] * table.num_rows
+        if archived_at and ARCHIVED_AT in present:
+            stamps = [
+                to_epoch_ms(moment) if moment is not None else None
+                for moment in table.column(ARCHIVED_AT).to_pylist()
+            ]
+        return [
+            ArchivedRow(result, day, key, stamp)
+            for result, stamp in zip(from_table(table), stamps, strict=True)
+        ]
 
     def rows_of_days(
         self,
@@ -261,6 +272,7 @@ class ArchiveReader:
         account_id: str,
         region: str,
         on_progress: Callable[[str], None] | None = None,
+        archived_at: bool = False,
     ) -> list[ArchivedRow]:
         """Every row of one account-region in these dt partitions: the partitions are listed, then their
         objects read, each on a pool of threads (a boto3 client is thread-safe)."""
@@ -274,7 +286,9 @@ class ArchiveReader:
                 located.extend((listings[listing], key) for key in listing.result())
                 report(f"listed {done}/{len(days)} day(s), {len(located)} object(s)")
             rows: list[ArchivedRow] = []
-            reads = [pool.submit(self.rows, key, day=day) for day, key in sorted(located)]
+            reads = [
+                pool.submit(self.rows, key, day=day, archived_at=archived_at) for day, key in sorted(located)
+            ]
             for done, read in enumerate(as_completed(reads), start=1):
                 rows.extend(read.result())
                 report(f"read {done}/{len(reads)} object(s), {len(rows)} row(s)")

@@ -20,7 +20,7 @@ from fleet_health.logic.fleet_check import FleetCheckDependencies, check_fleet
 from fleet_health.models.config import FleetHealthConfig
 from hook_archive.models.config import ArchiverConfig
 from hook_archive.models.hook_result import utc_date
-from hook_archive_cli import html_report, named_queries, query, render
+from hook_archive_cli import html_report, named_queries, query, render, replay
 from hook_archive_cli.archive_location import ArchiveLocation, from_stack_outputs
 from hook_archive_cli.archive_reads import (
     ArchiveReader,
@@ -31,12 +31,14 @@ from hook_archive_cli.archive_reads import (
 )
 from hook_archive_cli.athena_reads import AthenaQueries, AthenaTarget, target_from_stack_outputs
 from hook_archive_cli.errors import (
+    EXIT_AWS,
     EXIT_FINDINGS,
     EXIT_OK,
     EXIT_STATUS_HELP,
     CliError,
     UsageError,
 )
+from hook_archive_cli.event_replays import put_replays
 from hook_archive_cli.local_archive import LocalArchive, QueryResult
 from hook_archive_cli.progress import Progress
 from hook_archive_cli.status import (
@@ -453,6 +455,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     add_query_command(commands)
     add_report_command(commands)
+    add_replay_command(commands)
 
 
 def add_query_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -493,3 +496,170 @@ def add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     command.add_argument("--local", metavar="DIR", help="a local copy of the archive instead of S3")
     add_location_options(command)
     command.set_defaults(run=run_report)
+
+
+# ---------------------------------------------------------------------------------------------- replay
+
+DEFAULT_REPLAY_RATE = 50
+DEFAULT_EVENT_SOURCE = ArchiverConfig.model_fields["event_source"].default
+REPLAY_DESCRIPTION = f"""\
+Send the failure events of archived invocations again: every row of the caller's account and region
+with status HOOK_COMPLETE_FAILED or HOOK_FAILED invoked from --since to --until (UTC days, both
+included), narrowed to one hook type (--hook) or to some invocations (--ids). Use it after an
+outage of a consumer, or to feed a rule added since.
+
+Each event is built by the archiver's own builder, in the same versioned detail schema
+(schemas/hook-failure-event.v1.json), with schema_version 1.1 and a `replay` object (replayed_at,
+reason); live events have no `replay`. The archive does not keep GetHookResult's annotations and
+target: enrichment is status unavailable, error_code NotArchived.
+
+Idempotent for consumers: an event keeps its hook_result_id, so a consumer that drops repeats by it
+(as every consumer of these at-least-once events must) sees nothing new; one that has not seen it
+gets it once.
+
+PutEvents takes 10 entries a call; at most --rate entries go out in any one second; entries that
+fail with a retryable code (throttling, internal errors) are sent again, up to 4 attempts in all.
+The bus is --bus, else the stack's EventBusName output; --source is the stack's EventSource.
+--dry-run reads the archive, prints the entries it would send (all of them with --json) and sends
+nothing.
+
+{LOCATION_HELP}
+
+Exit status: 0 every event was put (or --dry-run); 1 some entries still failed after retries (they
+are listed); 2 could not run (bad arguments, no region, unknown profile, missing stack, bucket or
+bus); 3 AWS refused or could not be reached (credentials, access denied, network): the replay stops
+there, and the events not sent are listed."""
+
+
+def run_replay(
+    args: argparse.Namespace,
+    *,
+    clock: Clock = _now_ms,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """``monotonic`` and ``sleep`` pace the calls and back off retries (a test gives fakes of both)."""
+    try:
+        report = build_replay(args, clock=clock, monotonic=monotonic, sleep=sleep)
+    except CliError as error:
+        return _fail("replay", error)
+    print(render.as_json(report.as_json()) if args.json else "\n".join(report.lines()))
+    if report.refused_exit_status is not None:
+        return report.refused_exit_status
+    if report.aws_refused:
+        return EXIT_AWS
+    return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+def build_replay(
+    args: argparse.Namespace,
+    *,
+    clock: Clock,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> replay.ReplayReport:
+    since: date = args.since
+    until: date = args.until
+    if since > until:
+        raise UsageError(f"--since {since} is after --until {until}")
+    if args.rate < 1:
+        raise UsageError("--rate must be at least 1 entry a second")
+    if args.source.startswith("aws.") or not 1 <= len(args.source) <= 256:  # noqa: PLR2004  # EventBridge's
+        raise UsageError("--source must be 1-256 characters and must not start with 'aws.'")
+    pacer = replay.Pacer(args.rate, clock=monotonic, sleep=sleep)
+    session, region = open_session(profile=args.profile, region=args.region)
+    progress = Progress(json_output=args.json)
+    if args.stack and (args.bucket or args.prefix):
+        raise UsageError("give --stack, or --bucket and --prefix, not both")
+    bus: str | None = args.bus
+    if args.stack:
+        with progress.step(f"Reading the outputs of stack {args.stack}"):
+            outputs = read_stack_outputs(session, args.stack)
+        location = from_stack_outputs(args.stack, outputs)
+        bus = bus or outputs.get("EventBusName") or None
+    else:
+        location = resolve_location(args, session, progress)
+    if bus is None and not args.dry_run:
+        raise UsageError("say which bus to send to: --bus NAME_OR_ARN, or --stack NAME (its EventBusName)")
+    account_id = read_caller_account(session)
+    reader = ArchiveReader(session, location)
+    with progress.step(f"Reading the archive under {location.uri}") as step:
+        rows = reader.rows_of_days(
+            _days(since, until),
+            account_id=account_id,
+            region=region,
+            on_progress=lambda message: step.update(f"Reading the archive: {message}"),
+            archived_at=True,
+        )
+    selection = replay.select(rows, since=since, until=until, hook=args.hook, ids=args.ids or ())
+    events = replay.replay_events(
+        selection.rows,
+        bucket=location.bucket,
+        account_id=account_id,
+        region=region,
+        source=args.source,
+        replayed_at_ms=clock(),
+    )
+    report = replay.ReplayReport(
+        bus=bus,
+        source=args.source,
+        since=since,
+        until=until,
+        hook=args.hook,
+        dry_run=args.dry_run,
+        rate=args.rate,
+        events=events,
+        not_found=selection.not_found,
+    )
+    if args.dry_run or not events or bus is None:
+        return report
+    with progress.step(f"Sending {len(events)} event(s) to {bus}") as step:
+        outcome = put_replays(
+            session,
+            events,
+            bus=bus,
+            pacer=pacer,
+            sleep=sleep,
+            on_progress=lambda done, total: step.update(f"Sending events to {bus}: {done}/{total}"),
+        )
+    report.put, report.calls, report.failed, report.not_sent = (
+        outcome.put,
+        outcome.calls,
+        outcome.failed,
+        outcome.not_sent,
+    )
+    if outcome.refusal is not None:
+        report.refused = str(outcome.refusal)
+        report.refused_exit_status = outcome.refusal.exit_status
+    return report
+
+
+def add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = commands.add_parser(
+        "replay",
+        help="send the failure events of archived failed invocations again (idempotent by hook_result_id)",
+        description=REPLAY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    window = command.add_argument_group("what to replay")
+    window.add_argument("--since", type=parse_day, required=True, metavar="DATE", help="first day (UTC)")
+    window.add_argument("--until", type=parse_day, required=True, metavar="DATE", help="last day (UTC)")
+    window.add_argument("--hook", metavar="TYPE", help="only failures of this hook type name")
+    window.add_argument("--ids", nargs="+", action="extend", metavar="ID", help="only these hook_result_ids")
+    sending = command.add_argument_group("sending")
+    sending.add_argument("--bus", metavar="NAME_OR_ARN", help="the event bus (default: the stack's)")
+    sending.add_argument(
+        "--source",
+        default=DEFAULT_EVENT_SOURCE,
+        help=f"the events' source: the stack's EventSource (default: {DEFAULT_EVENT_SOURCE})",
+    )
+    sending.add_argument(
+        "--rate",
+        type=int,
+        default=DEFAULT_REPLAY_RATE,
+        metavar="N",
+        help=f"at most N entries a second (default: {DEFAULT_REPLAY_RATE})",
+    )
+    sending.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
+    add_location_options(command)
+    command.set_defaults(run=run_replay)

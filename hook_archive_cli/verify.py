@@ -36,6 +36,7 @@ class ArchivedRow:
     result: HookResult
     day: date
     key: str
+    archived_at_ms: int | None = None  # read only when asked (replay): verify compares summaries
 
 
 @dataclass(frozen=True)

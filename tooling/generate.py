@@ -3,10 +3,12 @@
 What is derived, and from what:
 - schemas/hook-failure-event.v1.json: the pydantic model hook_archive.models.failure_event.
 - template.yaml, HookFailureEventSchema's Content: that schema inside the EventBridge envelope, in JSON
-  Schema Draft 4 as the schema registry takes it (`$defs` become `definitions`, `const` a one-value `enum`).
+  Schema Draft 4 as the schema registry takes it (`$defs` become `definitions`, `const` a one-value `enum`,
+  `dependentSchemas` `dependencies`).
 - template.yaml, each AWS::Athena::NamedQuery's QueryString: queries/<name>.sql, the file its Description
   names.
-- template.yaml, the Glue table's Columns: Name and Type from ARCHIVE_SCHEMA (models/archive_schema.py).
+- template.yaml, the Glue tables' Columns: Name and Type from ARCHIVE_SCHEMA (models/archive_schema.py) for
+  HookResultsTable, from ANNOTATION_SCHEMA (models/annotation_schema.py) for HookAnnotationsTable.
   A Comment written on a column's line is documentation, not derived: it is kept.
 - layers/dependencies/requirements.txt: uv.lock, exported exactly as `make pins` exports it.
 - layers/curator/requirements.txt: uv.lock's versions and hashes of what the curator imports (pyiceberg with
@@ -40,7 +42,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "functions" / "archiver"))
 
-from hook_archive.models.archive_schema import ARCHIVE_SCHEMA  # noqa: E402  # needs the function's path
+from hook_archive.models.annotation_schema import ANNOTATION_SCHEMA  # noqa: E402  # needs the function's path
+from hook_archive.models.archive_schema import ARCHIVE_SCHEMA  # noqa: E402
 from hook_archive.models.failure_event import DETAIL_TYPE, detail_json_schema  # noqa: E402
 
 EVENT_SCHEMA = "schemas/hook-failure-event.v1.json"
@@ -77,6 +80,11 @@ GLUE_TYPES: dict[pa.DataType, str] = {
     pa.string(): "string",
     pa.timestamp("ms", tz="UTC"): "timestamp",
 }
+# Each Glue table of the template (logical id) -> the Arrow schema its Columns come from, and its source.
+GLUE_TABLES: dict[str, tuple[pa.Schema, str]] = {
+    "HookResultsTable": (ARCHIVE_SCHEMA, "ARCHIVE_SCHEMA (models/archive_schema.py)"),
+    "HookAnnotationsTable": (ANNOTATION_SCHEMA, "ANNOTATION_SCHEMA (models/annotation_schema.py)"),
+}
 REGISTRY_DETAIL = "HookFailureDetail"
 ENVELOPE_FIELDS = (
     "version",
@@ -108,6 +116,8 @@ def _draft4(node: Any) -> Any:
                 out[key] = value.replace("#/$defs/", "#/definitions/")
             elif key == "const":
                 out["enum"] = [value]
+            elif key == "dependentSchemas":  # Draft 4 names it dependencies
+                out["dependencies"] = _draft4(value)
             else:
                 out[key] = _draft4(value)
         return out
@@ -160,13 +170,13 @@ def _pretty(node: Any, indent: str = "", width: int = 100) -> str:
 
 
 # ------------------------------------------------------------------------------------------- glue columns
-def glue_columns(comments: dict[str, str]) -> list[dict[str, str]]:
+def glue_columns(comments: dict[str, str], schema: pa.Schema = ARCHIVE_SCHEMA) -> list[dict[str, str]]:
     columns = []
-    for field in ARCHIVE_SCHEMA:
+    for field in schema:
         glue_type = GLUE_TYPES.get(field.type)
         if glue_type is None:
             raise GenerationError(
-                f"ARCHIVE_SCHEMA's {field.name} is {field.type}: add its Glue type to GLUE_TYPES "
+                f"the schema's {field.name} is {field.type}: add its Glue type to GLUE_TYPES "
                 "in tooling/generate.py"
             )
         column = {"Name": field.name, "Type": glue_type}
@@ -286,21 +296,28 @@ def _only(lines: list[str], resource_type: str) -> tuple[int, int]:
     return ranges[0]
 
 
-def _glue_columns(lines: list[str]) -> tuple[str, list[dict[str, str]]]:
-    first, end = _only(lines, "AWS::Glue::Table")
+def _glue_columns(lines: list[str], table: str) -> list[dict[str, str]]:
+    schema, source = GLUE_TABLES[table]
+    found = [
+        (first, end)
+        for first, end in _resources(lines, "AWS::Glue::Table")
+        if _logical_id(lines, first) == table
+    ]
+    if len(found) != 1:
+        raise GenerationError(f"{TEMPLATE}: expected one AWS::Glue::Table {table}, found {len(found)}")
+    first, end = found[0]
     key_index = _key(lines, first, end, "Columns")
     written = yaml.safe_load(
         "".join(line.strip() + "\n" for line in lines[key_index + 1 : _value_end(lines, key_index)])
     )
     comments = {column["Name"]: str(column["Comment"]) for column in written or [] if "Comment" in column}
-    columns = glue_columns(comments)
+    columns = glue_columns(comments, schema)
     items = [
         "  - {" + ", ".join(f"{k}: {_flow_scalar(v)}" for k, v in column.items()) + "}\n"
         for column in columns
     ]
-    source = "ARCHIVE_SCHEMA (models/archive_schema.py)"
     _replace(lines, key_index, source, ["Columns:\n", *items], rule="edit only Comments")
-    return _logical_id(lines, first), columns
+    return columns
 
 
 class _TemplateLoader(yaml.SafeLoader):
@@ -322,14 +339,15 @@ def template_text(root: Path, event_schema: str) -> str:
     lines = (root / TEMPLATE).read_bytes().decode().splitlines(keepends=True)
     sql = _sql_sources(root)
     # Each edit finds its region afresh, so the regions' order does not matter.
-    table, columns = _glue_columns(lines)
+    tables = {table: _glue_columns(lines, table) for table in GLUE_TABLES}
     content = registry_schema_text(event_schema)
     first, end = _only(lines, "AWS::EventSchemas::Schema")
     _replace(lines, _key(lines, first, end, "Content"), EVENT_SCHEMA, _block_scalar("Content", content))
     expected: dict[tuple[str, ...], Any] = {
-        (table, "TableInput", "StorageDescriptor", "Columns"): columns,
         (_logical_id(lines, first), "Content"): content,
     }
+    for table, columns in tables.items():
+        expected[(table, "TableInput", "StorageDescriptor", "Columns")] = columns
     for name, file in _named_queries(lines, sql).items():
         expected[(name, "QueryString")] = sql[file]
     text = "".join(lines)

@@ -33,6 +33,7 @@ class StepCounter:
             checkpoints=_Counted(deps.checkpoints, self, "checkpoints"),
             archive=_Counted(deps.archive, self, "archive"),
             events=_Counted(deps.events, self, "events"),
+            annotations=_Counted(deps.annotations, self, "annotations") if deps.annotations else None,
         )
 
 
@@ -81,14 +82,17 @@ def count_steps(rig: Rig) -> list[str]:
 
 
 def test_crash_before_every_step_of_a_run_then_clean_runs_keep_the_archive_exact(rig: Rig) -> None:
+    start = rig.clock.offset
     prepare(rig)
     steps = count_steps(rig)
-    assert {"archive.upload", "checkpoints.save", "events.publish"} <= set(steps)
+    assert {"archive.upload", "annotations.upload", "checkpoints.save", "events.publish"} <= set(steps)
     failures = []
     for crash_at in range(1, len(steps) + 1):
         # Given the same history, when the run dies before step crash_at, then clean runs follow,
         rig.aws.reset()
         rig.events.clear()
+        # the same moment each time: which days hold annotated failures, so the steps, depend on it.
+        rig.clock.offset = start
         prepare(rig)
         outcome = rig.run(wrap=StepCounter(crash_at).wrap)
         assert isinstance(outcome, SimulatedCrash), f"step {crash_at}: {outcome!r}"
@@ -142,3 +146,26 @@ def test_time_budget_expiring_at_different_points_ends_in_a_clean_partial_commit
     assert outcome["checkpoint_committed"] is True
     rig.settle()
     assert rig.reconcile().ok, rig.reconcile().summary()
+
+
+def test_annotations_written_by_a_run_that_dies_before_its_commit_are_adopted_once(rig: Rig) -> None:
+    # Given failures whose annotations a run writes, then dies before its commit,
+    rig.seed(days=2, per_day=30)
+
+    def crash_on_commit(deps: Any) -> Any:
+        return crash_before_commit(deps, around=StepCounter().wrap(deps))
+
+    assert isinstance(rig.run(wrap=crash_on_commit), SimulatedCrash)
+    written = rig.harness.read_annotations()
+    assert written.num_rows > 0
+    dead_run_ids = set(written.column("hook_result_id").to_pylist())
+    # when the annotations vanish from the API before the next runs (GetHookResult answers without them),
+    for result_id in dead_run_ids:
+        rig.aws.emulator.update(str(result_id), annotations=[])
+    rig.clock.advance(timedelta(minutes=30))
+    rig.settle(runs=2)
+    # then the dead run's annotation rows were adopted, not fetched again: each id's rows are there, once.
+    after = rig.harness.read_annotations().to_pylist()
+    assert sorted((row["hook_result_id"], row["annotation_name"]) for row in after) == sorted(
+        (row["hook_result_id"], row["annotation_name"]) for row in written.to_pylist()
+    )

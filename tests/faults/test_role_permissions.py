@@ -31,6 +31,7 @@ FIRST_FAILURE = {
     "MissingCheckpointIsNotFound": ["reading checkpoint", "AccessDenied"],
     "CheckpointKnownIds": ["known ids", "AccessDenied"],
     "ArchiveObjects": [".parquet", "AccessDenied"],
+    "AnnotationObjects": ["/annotations/dt=", ".parquet", "AccessDenied"],
     "FailureEvents": ["not delivered", "AccessDeniedException"],
 }
 

@@ -50,17 +50,27 @@ def test_partition_projection_template_locates_every_object_the_writer_wrote_and
     assert end == "NOW"
     assert template.count("${dt}") == 1
     location = re.escape(template).replace(re.escape("${dt}"), "(?P<dt>[^/]+)") + r"[^/]+"
+    annotations_template = stack_for(aws).properties("HookAnnotationsTable")["TableInput"]["Parameters"][
+        "storage.location.template"
+    ]
+    annotations_location = re.escape(annotations_template).replace(re.escape("${dt}"), "[^/]+") + r"[^/]+"
     # When each key is matched against the projection's location template
     state = [key for key in keys if key.startswith(f"{ARCHIVE_PREFIX}/_state/")]
-    data = [key for key in keys if key not in state]
+    annotations = [key for key in keys if key.startswith(f"{ARCHIVE_PREFIX}/annotations/")]
+    data = [key for key in keys if key not in state and key not in annotations]
     assert checkpoint_key(ARCHIVE_PREFIX, account_id=ACCOUNT_ID, region=REGION) in state
     assert any("/known-ids/" in key for key in state)
     assert len(data) == len(archiver.object_keys()) > 10
+    assert annotations  # the failures' annotations, in a table of their own
     for key in keys:
         uri = f"s3://{aws.bucket}/{key}"
         match = re.fullmatch(location, uri)
         if key in state:
             assert match is None, f"the checkpoint object {key} would be read as table data"
+            continue
+        if key in annotations:
+            assert match is None, f"the annotations object {key} would be read as results"
+            assert re.fullmatch(annotations_location, uri), f"{uri} is outside {annotations_template}"
             continue
         # Then the partition Athena projects for it is a valid day in range, and holds its rows' days
         assert match is not None, f"{uri} is outside every projected partition of {template}"

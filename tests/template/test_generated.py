@@ -7,12 +7,14 @@ layers' requirements.txt, each from its one source.
 from __future__ import annotations
 
 import difflib
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.template.cfn import REPO_ROOT
+from hook_archive.models.annotation_schema import ANNOTATION_SCHEMA
+from tests.template.cfn import REPO_ROOT, transformed
 
 GENERATOR = REPO_ROOT / "tooling" / "generate.py"
 # What the generator reads and writes in a tree; the models it imports come from this repository.
@@ -70,3 +72,12 @@ def test_check_reports_the_template_when_a_query_file_changes_and_generate_copie
     position = after.index("        LIMIT 1\n")
     assert after[position - 1].strip().startswith("WHERE hook_result_id = ")
     assert _generate(tmp_path, "--check").returncode == 0
+
+
+def test_the_annotations_glue_table_has_annotation_schemas_columns_and_its_own_projected_location() -> None:
+    table = transformed()["Resources"]["HookAnnotationsTable"]["Properties"]["TableInput"]
+    columns = table["StorageDescriptor"]["Columns"]
+    assert [column["Name"] for column in columns] == ANNOTATION_SCHEMA.names
+    assert table["Name"] == "hook_annotations"
+    assert table["Parameters"]["projection.enabled"] == "true"
+    assert "/annotations/dt=${!dt}/" in json.dumps(table["Parameters"]["storage.location.template"])

@@ -69,7 +69,12 @@ def archive() -> Iterator[Archive]:
     # Given 40 days of history, archived by the real handler and copied out of the local S3
     with local_aws(page_size=100) as aws, tempfile.TemporaryDirectory() as workdir:
         seed_history(aws, days=40, per_day=40, seed=17)
-        harness = ArchiverHarness(aws, runtime_environment={"POWERTOOLS_METRICS_DISABLED": "true"})
+        # Every failure enriched in the one run, so the annotations table holds the whole ground truth.
+        harness = ArchiverHarness(
+            aws,
+            settings={"MAX_ENRICHMENTS_PER_RUN": "10000"},
+            runtime_environment={"POWERTOOLS_METRICS_DISABLED": "true"},
+        )
         assert harness.run()["status"] == "complete"
         harness.download_archive(workdir)
         now = aws.emulator.clock()
@@ -82,6 +87,13 @@ def archive() -> Iterator[Archive]:
             "CREATE VIEW hook_results AS SELECT * FROM read_parquet("  # noqa: S608  # our temp path, quoted
             f"'{pattern}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}})"
         )
+        annotations = str(Path(workdir) / ARCHIVE_PREFIX / "annotations" / "dt=*" / "*.parquet").replace(
+            "'", "''"
+        )
+        connection.execute(
+            "CREATE VIEW hook_annotations AS SELECT * FROM read_parquet("  # noqa: S608  # our temp path, quoted
+            f"'{annotations}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}})"
+        )
         yield Archive(connection, truth)
         connection.close()
 
@@ -92,7 +104,7 @@ def test_named_query_parses_as_athena_sql_and_transpiles_to_duckdb(path: Path) -
     (statement,) = sqlglot.parse(sql, read="athena", error_level=sqlglot.ErrorLevel.RAISE)
     assert statement is not None
     assert isinstance(statement, sqlglot.exp.Query)
-    assert statement.find(sqlglot.exp.Table).name == "hook_results"  # type: ignore[union-attr]
+    assert statement.find(sqlglot.exp.Table).name in {"hook_results", "hook_annotations"}  # type: ignore[union-attr]
     sqlglot.transpile(sql, read="athena", write="duckdb", error_level=sqlglot.ErrorLevel.RAISE)
 
 
@@ -117,6 +129,32 @@ def test_top_failing_targets_last_30_days(archive: Archive) -> None:
     expected = sorted(rows, key=lambda row: (-row[2], row[1], row[0]))[:10]
     assert len(expected) == 10
     assert archive.run("top_failing_targets_last_30_days") == expected
+
+
+def test_top_failing_rules_last_30_days(archive: Archive) -> None:
+    # The ground truth is the emulator's annotations of every failure, not what the archiver wrote.
+    counts: Counter[tuple[Any, ...]] = Counter()
+    for result in archive.since(30):
+        if result.status not in FAILED:
+            continue
+        for annotation in result.annotations:
+            if annotation.get("Status") == "FAILED":
+                counts[
+                    (
+                        result.type_name,
+                        annotation.get("AnnotationName"),
+                        annotation.get("SeverityLevel"),
+                        annotation.get("RemediationMessage"),
+                        annotation.get("RemediationLink"),
+                    )
+                ] += 1
+    rows = [
+        (hook, name, severity, n, message, link)
+        for (hook, name, severity, message, link), n in counts.items()
+    ]
+    expected = sorted(rows, key=lambda row: (-row[3], row[0], row[1], row[2], row[4], row[5]))[:20]
+    assert len(expected) >= 5  # several hooks' rules fail in the synthetic account
+    assert archive.run("annotations/top_failing_rules_last_30_days") == expected
 
 
 def _percent(part: int, whole: int) -> Decimal:

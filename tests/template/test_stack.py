@@ -114,6 +114,10 @@ def test_archiver_role_reaches_only_its_keys_its_bus_its_queue_and_the_hook_resu
             ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             f"arn:{PARTITION}:s3:::{bucket}/{prefix}/dt=*/{ACCOUNT_ID}-{REGION}-*.parquet",
         ),
+        "AnnotationObjects": (
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            f"arn:{PARTITION}:s3:::{bucket}/{prefix}/annotations/dt=*/{ACCOUNT_ID}-{REGION}-*.parquet",
+        ),
         "CheckpointKnownIds": (
             ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
             f"arn:{PARTITION}:s3:::{bucket}/{prefix}/_state/{ACCOUNT_ID}/{REGION}/known-ids/*.bin",

@@ -7,15 +7,22 @@ import io
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import boto3
+import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hook_archive.dal.aws_errors import S3_CONFLICT_CODES, S3_NOT_FOUND_CODES, error_code
 from hook_archive.errors import ArchiveConflictError, ArchiveWriteError
+from hook_archive.models.annotation_schema import (
+    ANNOTATION_SCHEMA,
+    AnnotationRow,
+    annotations_from_table,
+    annotations_to_record_batch,
+)
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, from_table, to_record_batch
 from hook_archive.models.hook_result import HookResult
 
@@ -23,6 +30,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -32,8 +41,10 @@ class SpooledObject:
     rows: int
 
 
-class ParquetSpool:
+class _Spool(Generic[Row]):
     """Buffers rows per object key and flushes full row groups to local ZSTD Parquet files."""
+
+    schema: pa.Schema
 
     def __init__(
         self,
@@ -49,13 +60,16 @@ class ParquetSpool:
         self._region = region
         self._archived_at_ms = archived_at_ms
         self._rows_per_row_group = rows_per_row_group
-        self._buffers: dict[str, list[HookResult]] = {}
+        self._buffers: dict[str, list[Row]] = {}
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._paths: dict[str, Path] = {}
         self._rows: dict[str, int] = {}
         self._buffered = 0
 
-    def add(self, key: str, result: HookResult) -> None:
+    def _batch(self, rows: list[Row]) -> pa.RecordBatch:
+        raise NotImplementedError
+
+    def add(self, key: str, result: Row) -> None:
         self._buffers.setdefault(key, []).append(result)
         self._rows[key] = self._rows.get(key, 0) + 1
         self._buffered += 1
@@ -82,14 +96,11 @@ class ParquetSpool:
         if writer is None:
             path = Path(self._directory.name) / f"part-{len(self._writers):05d}.parquet"
             writer = pq.ParquetWriter(
-                path, ARCHIVE_SCHEMA, compression="zstd", compression_level=3, write_statistics=True
+                path, self.schema, compression="zstd", compression_level=3, write_statistics=True
             )
             self._writers[key] = writer
             self._paths[key] = path
-        batch = to_record_batch(
-            results, account_id=self._account_id, region=self._region, archived_at_ms=self._archived_at_ms
-        )
-        writer.write_batch(batch, row_group_size=self._rows_per_row_group)
+        writer.write_batch(self._batch(results), row_group_size=self._rows_per_row_group)
 
     def finish(self) -> list[SpooledObject]:
         for key in list(self._buffers):
@@ -102,6 +113,28 @@ class ParquetSpool:
         for writer in self._writers.values():
             writer.close()
         self._directory.cleanup()
+
+
+class ParquetSpool(_Spool[HookResult]):
+    """The results table's spool: rows in ARCHIVE_SCHEMA."""
+
+    schema = ARCHIVE_SCHEMA
+
+    def _batch(self, rows: list[HookResult]) -> pa.RecordBatch:
+        return to_record_batch(
+            rows, account_id=self._account_id, region=self._region, archived_at_ms=self._archived_at_ms
+        )
+
+
+class AnnotationSpool(_Spool[AnnotationRow]):
+    """The annotations table's spool: rows in ANNOTATION_SCHEMA."""
+
+    schema = ANNOTATION_SCHEMA
+
+    def _batch(self, rows: list[AnnotationRow]) -> pa.RecordBatch:
+        return annotations_to_record_batch(
+            rows, account_id=self._account_id, region=self._region, archived_at_ms=self._archived_at_ms
+        )
 
 
 class S3ArchiveWriter:
@@ -143,17 +176,28 @@ class S3ArchiveWriter:
 
     def read_results(self, key: str) -> tuple[list[HookResult], str | None]:
         """The rows of one archive object and its ETag; ([], None) if it does not exist."""
+        body, etag = self._read(key)
+        return (results_from_parquet(body), etag) if body is not None else ([], None)
+
+    def read_annotations(self, key: str) -> tuple[list[AnnotationRow], str | None]:
+        """The rows of one annotation object and its ETag; ([], None) if it does not exist."""
+        body, etag = self._read(key)
+        if body is None:
+            return [], None
+        return annotations_from_table(pq.ParquetFile(io.BytesIO(body)).read()), etag
+
+    def _read(self, key: str) -> tuple[bytes | None, str | None]:
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=key)
             body = response["Body"].read()
         except ClientError as error:
             code = error_code(error)
             if code in S3_NOT_FOUND_CODES:
-                return [], None
+                return None, None
             raise ArchiveWriteError(f"reading s3://{self.bucket}/{key} failed: {code}") from error
         except BotoCoreError as error:
             raise ArchiveWriteError(f"reading s3://{self.bucket}/{key} failed: {error}") from error
-        return results_from_parquet(body), response["ETag"]
+        return body, response["ETag"]
 
     def delete(self, keys: list[str]) -> None:
         """Remove objects a dead run left behind (DeleteObjects takes at most 1,000 keys)."""

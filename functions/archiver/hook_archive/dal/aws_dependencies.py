@@ -11,7 +11,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
-from hook_archive.dal.archive_writer import ParquetSpool, S3ArchiveWriter
+from hook_archive.dal.archive_writer import AnnotationSpool, ParquetSpool, S3ArchiveWriter
 from hook_archive.dal.checkpoint_store import S3CheckpointStore
 from hook_archive.dal.event_publisher import EventBridgePublisher
 from hook_archive.dal.hook_results import HookResultsReader
@@ -71,6 +71,16 @@ def build_dependencies(
             directory=spool_directory,
         )
 
+    def new_annotation_spool(archived_at_ms: int) -> AnnotationSpool:
+        return AnnotationSpool(
+            account_id=account_id,
+            region=config.region,
+            archived_at_ms=archived_at_ms,
+            rows_per_row_group=config.spool_rows_per_row_group,
+            directory=spool_directory,
+        )
+
+    archive = S3ArchiveWriter(bucket=config.archive_bucket, client=clients.s3)
     return ArchiverDependencies(
         hook_results=HookResultsReader(clients.cloudformation, max_pages=config.max_pages_per_run),
         checkpoints=S3CheckpointStore(
@@ -81,7 +91,9 @@ def build_dependencies(
             ),
             client=clients.s3,
         ),
-        archive=S3ArchiveWriter(bucket=config.archive_bucket, client=clients.s3),
+        archive=archive,
         events=EventBridgePublisher(bus_name=config.event_bus_name, client=clients.events),
         new_spool=new_spool,
+        annotations=archive,
+        new_annotation_spool=new_annotation_spool,
     )

@@ -29,8 +29,16 @@ from hook_archive.errors import (
     RunInProgressError,
 )
 from hook_archive.logic.failure_events import EventEnvelope, build_detail, enrichment_from_api, to_envelope
-from hook_archive.logic.partitioning import archive_key, partition_date, s3_uri
+from hook_archive.logic.partitioning import (
+    annotation_key,
+    archive_key,
+    is_annotation_key,
+    key_partition_date,
+    partition_date,
+    s3_uri,
+)
 from hook_archive.logic.sweep import Sweep
+from hook_archive.models.annotation_schema import AnnotationRow, annotation_rows
 from hook_archive.models.checkpoint import Checkpoint, OutboxEntry, WriteIntent
 from hook_archive.models.failure_event import DETAIL_TYPE, Enrichment
 from hook_archive.models.hook_result import HookResult
@@ -77,6 +85,19 @@ class ArchiveStore(Protocol):
     def delete(self, keys: list[str]) -> None: ...
 
 
+class AnnotationSpool(Protocol):
+    def add(self, key: str, result: AnnotationRow) -> None: ...
+    @property
+    def keys(self) -> list[str]: ...
+    def finish(self) -> Sequence[SpooledArchiveObject]: ...
+    def discard(self) -> None: ...
+
+
+class AnnotationStore(Protocol):
+    def upload(self, spooled: Any, *, replacing_etag: str | None = None) -> int: ...
+    def read_annotations(self, key: str) -> tuple[list[AnnotationRow], str | None]: ...
+
+
 class FailedEvent(Protocol):
     @property
     def envelope(self) -> EventEnvelope: ...
@@ -107,6 +128,10 @@ class ArchiverDependencies:
     events: EventSink
     new_spool: Callable[[int], ArchiveSpool]  # archived_at_ms -> an empty spool
     clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    # The annotations table (GetHookResult's annotations of each enriched failure). Without both, a run
+    # archives no annotations (the in-memory tier's fakes of the results table only).
+    annotations: AnnotationStore | None = None
+    new_annotation_spool: Callable[[int], AnnotationSpool] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,35 +186,42 @@ def run_archive(
     run = _Run(settings, deps, clock, deadline_ms, RunReport(run_id=run_id))
     checkpoint, etag, orphans = _load_checkpoint(settings, deps.checkpoints, started_ms)
     spool = deps.new_spool(started_ms)
+    annotation_spool = _new_annotation_spool(deps, started_ms)
     holding: Checkpoint | None = None  # the checkpoint carrying our write intent, once saved
     try:
         sweep, exhausted, resume_token, scan_error = _scan(run, checkpoint, spool, started_ms)
         adopted_etags: dict[str, str] = {}  # a dead run's objects, replaced only if still as read here
-        for key in orphans:
-            # A dead run's rows are kept, not re-derived: the API may no longer list them (retention).
-            rows, object_etag = deps.archive.read_results(key)
-            if object_etag is not None:
-                adopted_etags[key] = object_etag
-            for result in sweep.adopt(rows):
-                _spool(run, spool, result, checkpoint.sequence + 1, started_ms)
+        annotated_ids = _adopt_annotations(
+            run, orphans, adopted_etags, annotation_spool, checkpoint.sequence + 1
+        )
+        _adopt_results(
+            run, sweep, spool, orphans, adopted_etags, sequence=checkpoint.sequence + 1, now_ms=started_ms
+        )
         outcome = sweep.finish(exhausted=exhausted, resume_token=resume_token)
         sequence = checkpoint.sequence
         for result in outcome.abandoned:
             _spool(run, spool, result, sequence + 1, started_ms)
         _copy_stats(run.report, sweep)
-        if spool.keys or orphans:
+        # Enriched before the intent: the annotation objects' keys are part of it, like the results'.
+        enrichments = _enrich(run)
+        if annotation_spool is not None:
+            _spool_annotations(run, annotation_spool, enrichments, annotated_ids, sequence + 1)
+        annotation_keys = annotation_spool.keys if annotation_spool is not None else []
+        if spool.keys or annotation_keys or orphans:
             sequence += 1
             intent = WriteIntent(
                 run_id=run_id,
                 sequence=sequence,
-                object_keys=sorted({*spool.keys, *orphans}),
+                object_keys=sorted({*spool.keys, *annotation_keys, *orphans}),
                 lease_expires_ms=deadline_ms + settings.lease_grace_ms,
             )
             with_intent = checkpoint.model_copy(update={"intent": intent})
             etag = deps.checkpoints.save(with_intent, etag=etag)
             holding = with_intent  # only now is the lease ours to release
-            _write_objects(run, spool, orphans, adopted_etags, lease_expires_ms=intent.lease_expires_ms)
-        outbox = _publish(run, checkpoint.outbox, started_ms)
+            _write_objects(
+                run, spool, annotation_spool, orphans, adopted_etags, lease_expires_ms=intent.lease_expires_ms
+            )
+        outbox = _publish(run, checkpoint.outbox, started_ms, enrichments)
         new_checkpoint = outcome.applied_to(checkpoint).model_copy(
             update={"sequence": sequence, "outbox": outbox, "intent": None}
         )
@@ -205,6 +237,8 @@ def run_archive(
         raise
     finally:
         spool.discard()
+        if annotation_spool is not None:
+            annotation_spool.discard()
     run.report.sequence = sequence
     run.report.duration_ms = clock() - started_ms
     _report_errors(run.report, scan_error)
@@ -343,12 +377,13 @@ def _check_lease(run: _Run, lease_expires_ms: int, *, before: str) -> None:
 def _write_objects(
     run: _Run,
     spool: ArchiveSpool,
+    annotation_spool: AnnotationSpool | None,
     orphans: list[str],
     adopted_etags: Mapping[str, str],
     *,
     lease_expires_ms: int,
 ) -> None:
-    """One object per touched partition, then the leftovers of a dead run that were not rewritten."""
+    """One object per touched partition and table, then a dead run's leftovers that were not rewritten."""
     keys = spool.keys
     for spooled in spool.finish():
         _check_lease(run, lease_expires_ms, before=f"writing {spooled.key}")
@@ -356,14 +391,117 @@ def _write_objects(
             spooled, replacing_etag=adopted_etags.get(spooled.key)
         )
         run.report.objects_written += 1
+    if annotation_spool is not None and run.deps.annotations is not None:
+        keys = [*keys, *annotation_spool.keys]
+        for spooled in annotation_spool.finish():
+            _check_lease(run, lease_expires_ms, before=f"writing {spooled.key}")
+            run.report.bytes_written += run.deps.annotations.upload(
+                spooled, replacing_etag=adopted_etags.get(spooled.key)
+            )
+            run.report.objects_written += 1
+            run.report.annotations_archived += spooled.rows
     leftovers = sorted(set(orphans) - set(keys))
     if leftovers:
         run.deps.archive.delete(leftovers)
         run.report.orphans_deleted = len(leftovers)
 
 
+def _new_annotation_spool(deps: ArchiverDependencies, archived_at_ms: int) -> AnnotationSpool | None:
+    if deps.annotations is None or deps.new_annotation_spool is None:
+        return None
+    return deps.new_annotation_spool(archived_at_ms)
+
+
+def _adopt_results(
+    run: _Run,
+    sweep: Sweep,
+    spool: ArchiveSpool,
+    orphans: list[str],
+    adopted_etags: dict[str, str],
+    *,
+    sequence: int,
+    now_ms: int,
+) -> None:
+    for key in orphans:
+        if is_annotation_key(run.settings.archive_prefix, key):
+            continue
+        # A dead run's rows are kept, not re-derived: the API may no longer list them (retention).
+        rows, object_etag = run.deps.archive.read_results(key)
+        if object_etag is not None:
+            adopted_etags[key] = object_etag
+        for result in sweep.adopt(rows):
+            _spool(run, spool, result, sequence, now_ms)
+
+
+def _adopt_annotations(
+    run: _Run,
+    orphans: list[str],
+    adopted_etags: dict[str, str],
+    annotation_spool: AnnotationSpool | None,
+    sequence: int,
+) -> set[str]:
+    """Keep every annotation row of a dead run (its GetHookResult calls are not repeated, and the result may
+    be gone from the API by now); return the ids they belong to, which this run then does not add again."""
+    store = run.deps.annotations
+    settings = run.settings
+    annotated: set[str] = set()
+    for key in orphans:
+        if not is_annotation_key(settings.archive_prefix, key):
+            continue
+        if store is None or annotation_spool is None:
+            raise ArchiveConflictError(
+                f"the write intent names the annotation object {key}, but this run cannot archive annotations"
+            )
+        rows, object_etag = store.read_annotations(key)
+        if object_etag is not None:
+            adopted_etags[key] = object_etag
+        target = annotation_key(
+            settings.archive_prefix,
+            key_partition_date(key),
+            account_id=settings.account_id,
+            region=settings.region,
+            sequence=sequence,
+        )
+        for row in rows:
+            annotation_spool.add(target, row)
+            annotated.add(row.hook_result_id)
+        run.report.annotations_adopted += len(rows)
+    return annotated
+
+
+def _spool_annotations(
+    run: _Run,
+    annotation_spool: AnnotationSpool,
+    enrichments: Mapping[str, Enrichment],
+    already_annotated: set[str],
+    sequence: int,
+) -> None:
+    """The annotations of this run's enriched failures, in their result's partition of the annotations
+    table; an id whose rows a dead run left (adopted) is not added twice."""
+    settings = run.settings
+    for failure in run.failures:
+        result_id = failure.result.hook_result_id
+        enrichment = enrichments.get(result_id)
+        if enrichment is None or result_id in already_annotated:
+            continue
+        rows = annotation_rows(failure.result, enrichment)
+        if not rows:
+            continue
+        already_annotated.add(result_id)  # a result spooled twice (adopted, then seen) is annotated once
+        key = annotation_key(
+            settings.archive_prefix,
+            key_partition_date(failure.key),
+            account_id=settings.account_id,
+            region=settings.region,
+            sequence=sequence,
+        )
+        for row in rows:
+            annotation_spool.add(key, row)
+
+
 def _enrich(run: _Run) -> dict[str, Enrichment]:
     settings = run.settings
+    run.report.failures = len(run.failures)
     enrichments: dict[str, Enrichment] = {}
     consecutive_errors = 0
     last_code: str | None = None
@@ -394,11 +532,11 @@ def _enrich(run: _Run) -> dict[str, Enrichment]:
     return enrichments
 
 
-def _publish(run: _Run, previous_outbox: list[OutboxEntry], archived_at_ms: int) -> list[OutboxEntry]:
+def _publish(
+    run: _Run, previous_outbox: list[OutboxEntry], archived_at_ms: int, enrichments: Mapping[str, Enrichment]
+) -> list[OutboxEntry]:
     """Send the old outbox and this run's failure events; return the entries to keep for next time."""
     settings = run.settings
-    run.report.failures = len(run.failures)
-    enrichments = _enrich(run)
     envelopes: list[EventEnvelope] = []
     attempts: dict[int, tuple[str, int]] = {}
     for entry in previous_outbox:

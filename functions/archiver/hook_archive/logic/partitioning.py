@@ -22,6 +22,29 @@ def archive_key(archive_prefix: str, day: date, *, account_id: str, region: str,
     return f"{partition_prefix(archive_prefix, day)}{account_id}-{region}-{sequence:012d}.parquet"
 
 
+def annotations_prefix(archive_prefix: str) -> str:
+    # Beside the dt= folders, not inside them: the results table's projection never reads annotation files,
+    # and the role's ArchiveObjects statement (<prefix>/dt=*) does not cover these keys by accident.
+    return f"{archive_prefix}/annotations/"
+
+
+def annotation_key(archive_prefix: str, day: date, *, account_id: str, region: str, sequence: int) -> str:
+    """Like archive_key: fixed by the sequence, so a retried run overwrites instead of adding a copy."""
+    return (
+        f"{annotations_prefix(archive_prefix)}dt={day.isoformat()}/"
+        f"{account_id}-{region}-{sequence:012d}.parquet"
+    )
+
+
+def is_annotation_key(archive_prefix: str, key: str) -> bool:
+    return key.startswith(annotations_prefix(archive_prefix))
+
+
+def key_partition_date(key: str) -> date:
+    """The dt= day an object key names."""
+    return date.fromisoformat(key.split("/dt=", 1)[1].split("/", 1)[0])
+
+
 def checkpoint_key(archive_prefix: str, *, account_id: str, region: str) -> str:
     # Outside every dt= folder, so Athena's projected partitions never read it.
     return f"{archive_prefix}/_state/{account_id}/{region}/checkpoint.json"

@@ -45,6 +45,8 @@ class RunReport(SweepStats):
     event_error_codes: dict[str, int] = field(default_factory=dict)  # of the events not delivered
     enriched: int = 0
     enrichment_unavailable: int = 0
+    annotations_archived: int = 0  # rows written to the annotations table, adopted ones included
+    annotations_adopted: int = 0  # of those, rows a dead run had written and this run kept
     objects_written: int = 0
     bytes_written: int = 0
     orphans_deleted: int = 0
