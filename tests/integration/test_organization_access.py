@@ -104,6 +104,9 @@ class Member:
     def row_key(self, account: str | None = None) -> str:
         return f"{PREFIX}/dt=2026-11-27/{account or self.account}-{REGION}-1.parquet"
 
+    def annotation_key(self, account: str | None = None) -> str:
+        return f"{PREFIX}/annotations/dt=2026-11-27/{account or self.account}-{REGION}-1.parquet"
+
     def checkpoint_key(self, account: str | None = None) -> str:
         return f"{PREFIX}/_state/{account or self.account}/{REGION}/checkpoint.json"
 
@@ -320,3 +323,32 @@ def test_members_read_archive_is_off_by_default_and_opens_reading_to_the_organiz
     with pytest.raises(ClientError) as refused:
         central.organization.client(outsider, "s3").get_object(Bucket=central.bucket, Key=writer.row_key())
     assert _refused(refused)[0] == "AccessDenied"
+
+
+def test_annotations_a_member_writes_its_own_and_the_statement_taken_away_refuses_them(
+    central: Central,
+) -> None:
+    # MembersWriteAnnotationsOfTheirOwnAccount: the annotations table's keys, scoped like the rows'.
+    member = _member(central)
+    other = central.organization.members["member-b"]
+    member.put(member.annotation_key())
+    with pytest.raises(ClientError) as refused:
+        member.put(member.annotation_key(other))
+    assert _refused(refused)[0] == "AccessDenied"
+    policy = central.archive.deployment().properties("ArchiveBucketPolicy")["PolicyDocument"]
+    without = {
+        **policy,
+        "Statement": [
+            s for s in policy["Statement"] if s.get("Sid") != "MembersWriteAnnotationsOfTheirOwnAccount"
+        ],
+    }
+    assert len(without["Statement"]) == len(policy["Statement"]) - 1
+    central.aws.client("s3").put_bucket_policy(Bucket=central.bucket, Policy=json.dumps(without))
+    with pytest.raises(ClientError) as refused:
+        member.put(member.annotation_key())
+    code, message = _refused(refused)
+    assert code == "AccessDenied"
+    assert "because no resource-based policy allows the s3:PutObject action" in message
+    # Nothing lost: the annotation written while the statement stood is still there.
+    body = central.aws.client("s3").get_object(Bucket=central.bucket, Key=member.annotation_key())["Body"]
+    assert body.read() == b"rows"
