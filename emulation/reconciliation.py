@@ -47,20 +47,10 @@ def reconcile(
     late_window_ms: int = 900_000,
 ) -> Reconciliation:
     """The three invariants: archive == ground truth, failures notified, checkpoint valid and bounded."""
-    now = aws.emulator.clock()
-    # Everything the API has served and that has finished, including results since past retention.
-    truth = {
-        item.hook_result_id: item
-        for item in aws.emulator.results()
-        if item.status != "HOOK_IN_PROGRESS" and (item.visible_from is None or item.visible_from <= now)
-    }
+    truth = _terminal_truth(aws.emulator)
     table = harness.read_archive()
     rows = table.to_pylist() if table.num_columns else []
-    report = Reconciliation(rows=len(rows), expected=len(truth))
-    counts = Counter(row["hook_result_id"] for row in rows)
-    report.duplicated = {hook_result_id for hook_result_id, count in counts.items() if count > 1}
-    report.missing = set(truth) - set(counts)
-    report.unexpected = set(counts) - set(truth)
+    report = _rows_against_truth(rows, truth)
     for row in rows:
         expected = truth.get(row["hook_result_id"])
         if expected is None:
@@ -73,11 +63,7 @@ def reconcile(
             report.mismatched.append(f"{row['hook_result_id']}.invoked_at: {row['invoked_at']!r}")
         if row["dt"] != invoked.date().isoformat():
             report.mismatched.append(f"{row['hook_result_id']}.dt: {row['dt']!r}")
-    failed_rows = {row["hook_result_id"] for row in rows if row["status"] in FAILED}
-    event_ids = {event["detail"]["hook_result_id"] for event in events}
-    report.events = len(events)
-    report.failures_without_event = failed_rows - event_ids - exempt_from_events
-    report.events_without_failed_row = event_ids - failed_rows
+    _events_against_rows(report, rows, events, exempt=exempt_from_events)
     report.checkpoint_problems = _checkpoint_problems(harness, truth, late_window_ms)
     _check_annotations(report, harness, truth, events)
     return report
@@ -145,14 +131,56 @@ def _check_annotations(
             report.annotations_mismatched.append(f"{hook_result_id}: annotations differ from the API's")
 
 
+def _terminal_truth(emulator: HookResultsEmulator) -> dict[str, EmulatedHookResult]:
+    """Everything the API has served and that has finished, including results since past retention."""
+    now = emulator.clock()
+    return {
+        item.hook_result_id: item
+        for item in emulator.results()
+        if item.status != "HOOK_IN_PROGRESS" and (item.visible_from is None or item.visible_from <= now)
+    }
+
+
+def _rows_against_truth(rows: list[dict[str, Any]], truth: dict[str, EmulatedHookResult]) -> Reconciliation:
+    """Invariant 1 by id: each terminal result archived once, nothing else archived."""
+    report = Reconciliation(rows=len(rows), expected=len(truth))
+    counts = Counter(row["hook_result_id"] for row in rows)
+    report.duplicated = {hook_result_id for hook_result_id, count in counts.items() if count > 1}
+    report.missing = set(truth) - set(counts)
+    report.unexpected = set(counts) - set(truth)
+    return report
+
+
+def _events_against_rows(
+    report: Reconciliation,
+    rows: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    *,
+    exempt: frozenset[str] = frozenset(),
+) -> None:
+    """Invariant 2: every archived failure announced, and no event without its failed row."""
+    failed_rows = {row["hook_result_id"] for row in rows if row["status"] in FAILED}
+    event_ids = {event["detail"]["hook_result_id"] for event in events}
+    report.events = len(events)
+    report.failures_without_event = failed_rows - event_ids - exempt
+    report.events_without_failed_row = event_ids - failed_rows
+
+
+def _near_top(truth: dict[str, EmulatedHookResult], late_ms: int) -> int:
+    """How many results lie within the late-arrival window of the newest: the bound on known ids."""
+    newest = max((item.invoked_at for item in truth.values()), default=datetime.now(UTC))
+    horizon_ms = int(newest.timestamp() * 1000) - late_ms
+    return sum(1 for item in truth.values() if item.invoked_at.timestamp() * 1000 >= horizon_ms - 1)
+
+
 def _checkpoint_problems(
     harness: ArchiverHarness, truth: dict[str, EmulatedHookResult], late_ms: int
 ) -> list[str]:
-    newest = max((item.invoked_at for item in truth.values()), default=datetime.now(UTC))
-    horizon_ms = int(newest.timestamp() * 1000) - late_ms
-    near_top = sum(1 for item in truth.values() if item.invoked_at.timestamp() * 1000 >= horizon_ms - 1)
     _known_ids, problems = checkpoint_problems(
-        harness.aws.client("s3"), harness.archive_bucket, near_top=near_top, spec=harness.spec
+        harness.aws.client("s3"),
+        harness.archive_bucket,
+        near_top=_near_top(truth, late_ms),
+        spec=harness.spec,
     )
     return problems
 
@@ -213,23 +241,14 @@ def reconcile_member(
     """The three invariants for one account-region of a central archive: its objects (the keys naming it)
     hold exactly its API's terminal results, each row says the account and region its key names, every
     failure reached the central bus, and its checkpoint is closed and bounded."""
-    now = emulator.clock()
-    truth = {
-        item.hook_result_id: item
-        for item in emulator.results()
-        if item.status != "HOOK_IN_PROGRESS" and (item.visible_from is None or item.visible_from <= now)
-    }
+    truth = _terminal_truth(emulator)
     rows = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{ARCHIVE_PREFIX}/dt="):
         for item in page.get("Contents", []):
             if item["Key"].rsplit("/", 1)[1].startswith(f"{account_id}-{region}-"):
                 body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
                 rows.extend(pq.read_table(io.BytesIO(body)).to_pylist())
-    report = Reconciliation(rows=len(rows), expected=len(truth))
-    counts = Counter(row["hook_result_id"] for row in rows)
-    report.duplicated = {hook_result_id for hook_result_id, count in counts.items() if count > 1}
-    report.missing = set(truth) - set(counts)
-    report.unexpected = set(counts) - set(truth)
+    report = _rows_against_truth(rows, truth)
     report.mismatched = [
         f"{row['hook_result_id']}: account_id/region {row['account_id']}/{row['region']}"
         for row in rows
@@ -240,15 +259,8 @@ def reconcile_member(
         for event in events
         if (event["detail"].get("account_id"), event["detail"].get("region")) == (account_id, region)
     ]
-    failed_rows = {row["hook_result_id"] for row in rows if row["status"] in FAILED}
-    event_ids = {event["detail"]["hook_result_id"] for event in mine}
-    report.events = len(mine)
-    report.failures_without_event = failed_rows - event_ids
-    report.events_without_failed_row = event_ids - failed_rows
-    newest = max((item.invoked_at for item in truth.values()), default=datetime.now(UTC))
-    horizon_ms = int(newest.timestamp() * 1000) - late_window_ms
-    near_top = sum(1 for item in truth.values() if item.invoked_at.timestamp() * 1000 >= horizon_ms - 1)
+    _events_against_rows(report, rows, mine)
     _known, report.checkpoint_problems = checkpoint_problems(
-        s3, bucket, near_top=near_top, account_id=account_id, region=region
+        s3, bucket, near_top=_near_top(truth, late_window_ms), account_id=account_id, region=region
     )
     return report
