@@ -6,8 +6,6 @@ import contextlib
 import io
 import json
 import os
-import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,9 +183,7 @@ class ArchiverHarness:
         stack = self.deployment()
         environment = self.environment(stack)
         event = load_event(self.event_name)
-        started = time.monotonic()
-        error: BaseException | None = None
-        try:
+        with self.lambda_service(environment, stack).invocation(event):
             result = invoke(
                 self.spec,
                 event,
@@ -195,16 +191,6 @@ class ArchiverHarness:
                 account_id=ACCOUNT_ID,
                 timeout_seconds=timeout_seconds,
                 **handler_kwargs,
-            )
-        except Exception as failure:
-            error = failure
-            raise
-        finally:
-            self.lambda_service(environment, stack).after_invocation(
-                request_id=str(uuid.uuid4()),
-                event=event,
-                error=error,
-                duration_ms=(time.monotonic() - started) * 1000,
             )
         if not isinstance(result, dict):
             raise TypeError(f"handler returned {type(result).__name__}")

@@ -15,8 +15,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,21 +113,8 @@ class CuratorHarness:
         self.provision(stack)
         environment = self.environment(stack)
         invocation = dict(event) if event is not None else load_event("scheduled_tick.json")
-        started = time.monotonic()
-        error: BaseException | None = None
-        try:
-            result = self._invoke(environment, invocation)
-        except Exception as failure:
-            error = failure
-            raise
-        finally:
-            self.lambda_service(environment, stack).after_invocation(
-                request_id=str(uuid.uuid4()),
-                event=invocation,
-                error=error,
-                duration_ms=(time.monotonic() - started) * 1000,
-            )
-        return result
+        with self.lambda_service(environment, stack).invocation(invocation):
+            return self._invoke(environment, invocation)
 
     def _invoke(self, environment: Mapping[str, str], event: Mapping[str, Any]) -> dict[str, Any]:
         """The cold start in an execution environment of its own: a fresh process holding only the

@@ -17,7 +17,8 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,25 @@ class LambdaService:
     on_failure_destination: str | None  # an SQS queue ARN
     tracing: bool
     deliveries: list[Delivery] = field(default_factory=list)
+
+    @contextmanager
+    def invocation(self, event: Mapping[str, Any]) -> Iterator[None]:
+        """Around one invocation: afterwards, whatever happened in it, what the service does with the role.
+        A process that dies (a BaseException, like a simulated crash) is not an error record."""
+        started = time.monotonic()
+        error: BaseException | None = None
+        try:
+            yield
+        except Exception as failure:
+            error = failure
+            raise
+        finally:
+            self.after_invocation(
+                request_id=str(uuid.uuid4()),
+                event=event,
+                error=error,
+                duration_ms=(time.monotonic() - started) * 1000,
+            )
 
     def after_invocation(
         self, *, request_id: str, event: Mapping[str, Any], error: BaseException | None, duration_ms: float

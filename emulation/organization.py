@@ -14,8 +14,6 @@ import contextlib
 import json
 import os
 import sys
-import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -409,37 +407,24 @@ class FleetHealthCheck:
             deps = module.default_dependencies()
             return {"dependencies": replace(deps, clock_ms=lambda: deps.clock_ms() + later_ms)}
 
-        started = time.monotonic()
-        error: BaseException | None = None
-        try:
+        tracing = stack.properties("FleetHealthFunction").get(
+            "Tracing", load_template().get("Globals", {}).get("Function", {}).get("Tracing")
+        )
+        service = LambdaService(
+            environment,
+            function_name=f"{CENTRAL_STACK}-FleetHealthFunction",
+            log_group=FLEET_LOG_GROUP,
+            on_failure_destination=None,  # a scheduled check: the next one sees what this one missed
+            tracing=tracing == "Active",
+            deliveries=self.deliveries,
+        )
+        with service.invocation(load_event("scheduled_tick.json")):
             return _invoke(
                 spec,
                 environment,
                 account_id=self.central.account,
                 region=self.central.region,
                 kwargs=dependencies,
-            )
-        except Exception as failure:
-            error = failure
-            raise
-        finally:
-            tracing = (
-                self.central.deployment()
-                .properties("FleetHealthFunction")
-                .get("Tracing", load_template().get("Globals", {}).get("Function", {}).get("Tracing"))
-            )
-            LambdaService(
-                environment,
-                function_name=f"{CENTRAL_STACK}-FleetHealthFunction",
-                log_group=FLEET_LOG_GROUP,
-                on_failure_destination=None,  # a scheduled check: the next one sees what this one missed
-                tracing=tracing == "Active",
-                deliveries=self.deliveries,
-            ).after_invocation(
-                request_id=str(uuid.uuid4()),
-                event=load_event("scheduled_tick.json"),
-                error=error,
-                duration_ms=(time.monotonic() - started) * 1000,
             )
 
 
