@@ -5,8 +5,8 @@ What is derived, and from what:
 - template.yaml, HookFailureEventSchema's Content: that schema inside the EventBridge envelope, in JSON
   Schema Draft 4 as the schema registry takes it (`$defs` become `definitions`, `const` a one-value `enum`,
   `dependentSchemas` `dependencies`).
-- template.yaml, each AWS::Athena::NamedQuery's QueryString: queries/<name>.sql, the file its Description
-  names.
+- template.yaml, each AWS::Athena::NamedQuery's QueryString: queries/<name>.sql or
+  queries/annotations/<name>.sql, the file its Description names.
 - template.yaml, the Glue tables' Columns: Name and Type from ARCHIVE_SCHEMA (models/archive_schema.py) for
   HookResultsTable, from ANNOTATION_SCHEMA (models/annotation_schema.py) for HookAnnotationsTable.
   A Comment written on a column's line is documentation, not derived: it is kept.
@@ -256,9 +256,10 @@ def _flow_scalar(value: str) -> str:
 
 
 def _sql_sources(root: Path) -> dict[str, str]:
+    """queries/<name>.sql (over hook_results) and queries/annotations/<name>.sql (over hook_annotations)."""
     return {
-        f"{QUERIES}/{path.name}": path.read_bytes().decode()
-        for path in sorted((root / QUERIES).glob("*.sql"))
+        f"{QUERIES}/{path.relative_to(root / QUERIES).as_posix()}": path.read_bytes().decode()
+        for path in sorted((root / QUERIES).rglob("*.sql"))
     }
 
 

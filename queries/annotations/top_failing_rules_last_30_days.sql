@@ -1,6 +1,5 @@
 -- The rules and controls that failed most in the last 30 days, with their severity and remediation
--- (hook_annotations: one row per annotation of every enriched failed invocation). Not yet a saved query of
--- the workgroup: the curated table, the CLI and the demo read hook_results only (issue 14).
+-- (hook_annotations: one row per annotation of every enriched failed invocation).
 SELECT type_name,
        annotation_name,
        severity_level,

@@ -136,7 +136,9 @@ def test_named_queries_read_the_curated_table_and_the_raw_table_is_hook_results_
     assert raw["Parameters"]["projection.enabled"] == "true"
     curated = stack.properties("CuratorFunction")["Environment"]["Variables"]["CURATED_TABLE"]
     for query in stack.resources("AWS::Athena::NamedQuery").values():
-        assert f"FROM {curated}\n" in query["Properties"]["QueryString"]
+        # queries/annotations/ read the annotations table, hook_annotations, not the results
+        table = "hook_annotations" if "/annotations/" in query["Properties"]["Description"] else curated
+        assert f"FROM {table}\n" in query["Properties"]["QueryString"]
         assert "hook_results_raw" not in query["Properties"]["QueryString"]
     outputs = stack.resolve(
         {

@@ -98,7 +98,11 @@ def archive() -> Iterator[Archive]:
         connection.close()
 
 
-@pytest.mark.parametrize("path", sorted(QUERIES.glob("*.sql")), ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted(QUERIES.rglob("*.sql")),
+    ids=lambda path: path.relative_to(QUERIES).with_suffix("").as_posix(),
+)
 def test_named_query_parses_as_athena_sql_and_transpiles_to_duckdb(path: Path) -> None:
     sql = path.read_text()
     (statement,) = sqlglot.parse(sql, read="athena", error_level=sqlglot.ErrorLevel.RAISE)
@@ -131,30 +135,97 @@ def test_top_failing_targets_last_30_days(archive: Archive) -> None:
     assert archive.run("top_failing_targets_last_30_days") == expected
 
 
-def test_top_failing_rules_last_30_days(archive: Archive) -> None:
-    # The ground truth is the emulator's annotations of every failure, not what the archiver wrote.
+def _failed_annotations(archive: Archive, days: int) -> Iterator[tuple[EmulatedHookResult, dict[str, str]]]:
+    """The emulator's FAILED annotations of every failed invocation in the window, not what was archived."""
+    for result in archive.since(days):
+        if result.status in FAILED:
+            for annotation in result.annotations:
+                if annotation.get("Status") == "FAILED":
+                    yield result, annotation
+
+
+def _top_failing_rules(archive: Archive) -> list[Row]:
     counts: Counter[tuple[Any, ...]] = Counter()
-    for result in archive.since(30):
-        if result.status not in FAILED:
-            continue
-        for annotation in result.annotations:
-            if annotation.get("Status") == "FAILED":
-                counts[
-                    (
-                        result.type_name,
-                        annotation.get("AnnotationName"),
-                        annotation.get("SeverityLevel"),
-                        annotation.get("RemediationMessage"),
-                        annotation.get("RemediationLink"),
-                    )
-                ] += 1
+    for result, annotation in _failed_annotations(archive, 30):
+        counts[
+            (
+                result.type_name,
+                annotation.get("AnnotationName"),
+                annotation.get("SeverityLevel"),
+                annotation.get("RemediationMessage"),
+                annotation.get("RemediationLink"),
+            )
+        ] += 1
     rows = [
         (hook, name, severity, n, message, link)
         for (hook, name, severity, message, link), n in counts.items()
     ]
-    expected = sorted(rows, key=lambda row: (-row[3], row[0], row[1], row[2], row[4], row[5]))[:20]
+    return sorted(rows, key=lambda row: (-row[3], row[0], row[1], row[2], row[4], row[5]))[:20]
+
+
+def test_top_failing_rules_last_30_days(archive: Archive) -> None:
+    expected = _top_failing_rules(archive)
     assert len(expected) >= 5  # several hooks' rules fail in the synthetic account
     assert archive.run("annotations/top_failing_rules_last_30_days") == expected
+
+
+# The most severe first: GetHookResult's SeverityLevel values
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Annotation.html).
+SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
+
+
+def _failure_severity_per_hook(archive: Archive) -> list[Row]:
+    groups: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+    for result, annotation in _failed_annotations(archive, 30):
+        groups[(result.type_name, annotation.get("SeverityLevel"))].append(result.hook_result_id)
+    rows = [(hook, severity, len(ids), len(set(ids))) for (hook, severity), ids in groups.items()]
+
+    def rank(severity: str | None) -> int:
+        return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
+
+    return sorted(rows, key=lambda row: (row[0], rank(row[1]), row[1] or ""))
+
+
+def test_failure_severity_per_hook_last_30_days(archive: Archive) -> None:
+    expected = _failure_severity_per_hook(archive)
+    assert len({row[0] for row in expected}) >= 3  # several hooks
+    assert len({row[1] for row in expected}) >= 3  # several severity levels
+    assert any(row[2] > row[3] for row in expected)  # an invocation that failed two rules of one severity
+    assert archive.run("annotations/failure_severity_per_hook_last_30_days") == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "truth", "broken"),
+    [
+        # PASSED annotations counted as failures
+        ("annotations/top_failing_rules_last_30_days", _top_failing_rules, {"AND status = 'FAILED'": ""}),
+        (
+            "annotations/failure_severity_per_hook_last_30_days",
+            _failure_severity_per_hook,
+            {"AND status = 'FAILED'": ""},
+        ),
+        # every annotation counted as an invocation
+        (
+            "annotations/failure_severity_per_hook_last_30_days",
+            _failure_severity_per_hook,
+            {"count(DISTINCT hook_result_id)": "count(hook_result_id)"},
+        ),
+        # a window 10 days too wide
+        (
+            "annotations/failure_severity_per_hook_last_30_days",
+            _failure_severity_per_hook,
+            {"'30' DAY": "'40' DAY"},
+        ),
+    ],
+    ids=["rules-with-passed", "severity-with-passed", "severity-without-distinct", "severity-40-days"],
+)
+def test_control_a_wrong_annotations_query_disagrees_with_the_ground_truth(
+    archive: Archive, name: str, truth: Callable[[Archive], list[Row]], broken: dict[str, str]
+) -> None:
+    # The comparisons above can fail: the same query, broken in one way, no longer matches.
+    sql = (QUERIES / f"{name}.sql").read_text()
+    assert all(old in sql for old in broken)
+    assert archive.run(name, **broken) != truth(archive)
 
 
 def _percent(part: int, whole: int) -> Decimal:
@@ -261,5 +332,5 @@ def test_results_per_account_region_last_7_days(archive: Archive) -> None:
 
 def test_every_named_query_has_a_test_here() -> None:
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
-    for path in QUERIES.glob("*.sql"):
-        assert any(name.startswith(path.stem) for name in tested), path.name
+    for path in QUERIES.rglob("*.sql"):
+        assert any(name.startswith(path.stem) for name in tested), path.relative_to(QUERIES)
