@@ -352,3 +352,41 @@ def test_annotations_a_member_writes_its_own_and_the_statement_taken_away_refuse
     # Nothing lost: the annotation written while the statement stood is still there.
     body = central.aws.client("s3").get_object(Bucket=central.bucket, Key=member.annotation_key())["Body"]
     assert body.read() == b"rows"
+
+
+def test_members_read_archive_lets_an_organization_reader_read_annotations_and_only_the_statement_does(
+    central: Central,
+) -> None:
+    # OrganizationReadsTheArchive names <prefix>/annotations/dt=* beside <prefix>/dt=*: a reader who may read
+    # the results may read the rules and controls behind them (issue 14).
+    writer = _member(central, "member-a")
+    writer.put(writer.row_key())
+    writer.put(writer.annotation_key())
+    reads = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt"], "Resource": "*"}],
+    }
+    analyst = central.organization.role_session(central.organization.members["member-b"], "analyst", reads)
+    s3 = central.organization.client(analyst, "s3")
+    # Off (the default): refused
+    with pytest.raises(ClientError) as refused:
+        s3.get_object(Bucket=central.bucket, Key=writer.annotation_key())
+    assert _refused(refused)[0] == "AccessDenied"
+    # On: read
+    central.apply_policies(MembersReadArchive="true")
+    assert s3.get_object(Bucket=central.bucket, Key=writer.annotation_key())["Body"].read() == b"rows"
+    # Taken away: the statement without its annotations resource refuses them and still grants the results
+    policy = central.archive.deployment(MembersReadArchive="true").properties("ArchiveBucketPolicy")[
+        "PolicyDocument"
+    ]
+    (reads_statement,) = [s for s in policy["Statement"] if s.get("Sid") == "OrganizationReadsTheArchive"]
+    annotations = [r for r in reads_statement["Resource"] if "/annotations/" in r]
+    assert len(annotations) == 1
+    reads_statement["Resource"] = [r for r in reads_statement["Resource"] if r not in annotations]
+    central.aws.client("s3").put_bucket_policy(Bucket=central.bucket, Policy=json.dumps(policy))
+    with pytest.raises(ClientError) as refused:
+        s3.get_object(Bucket=central.bucket, Key=writer.annotation_key())
+    code, message = _refused(refused)
+    assert code == "AccessDenied"
+    assert "because no resource-based policy allows the s3:GetObject action" in message
+    assert s3.get_object(Bucket=central.bucket, Key=writer.row_key())["Body"].read() == b"rows"

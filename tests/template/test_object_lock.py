@@ -91,6 +91,8 @@ def test_no_lifecycle_rule_of_a_locked_archive_can_remove_a_locked_version(mode:
         "curated-noncurrent-versions",
         "archive-transition",
         "archive-expiration",
+        "annotations-transition",
+        "annotations-expiration",
     }
     for rule in rules:
         actions = set(rule) - RULE_FILTERS
