@@ -28,7 +28,7 @@ from fleet_health.errors import CheckpointListingError, CheckpointReadError
 from fleet_health.logic.fleet_check import StoredObject
 from hook_archive.dal.hook_results import HookResultsReader
 from hook_archive.errors import HookResultsError, MalformedHookResultError
-from hook_archive.logic.partitioning import partition_prefix
+from hook_archive.logic.partitioning import annotations_prefix, partition_prefix
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, from_table
 from hook_archive.models.config import ArchiverConfig
 from hook_archive.models.hook_result import API_FIELDS, HookResult, to_epoch_ms
@@ -302,15 +302,20 @@ class ArchiveReader:
         directory: Path,
         *,
         on_progress: Callable[[str], None] | None = None,
+        annotations: bool = False,
     ) -> int:
         """Copy every object of these dt partitions, whatever account or region wrote it, to
-        ``directory/dt=YYYY-MM-DD/``: the local layout DuckDB reads. Returns the number of objects."""
+        ``directory/dt=YYYY-MM-DD/`` (and with ``annotations``, the annotations' partitions of the same days
+        to ``directory/annotations/dt=YYYY-MM-DD/``): the local layout DuckDB reads. Returns the number of
+        objects."""
         report = on_progress or (lambda _message: None)
         location = self.location
         s3 = self._s3
         keys: list[str] = []
-        for day in days:
-            prefix = partition_prefix(location.prefix, day)
+        tables = [location.prefix]
+        if annotations:
+            tables.append(annotations_prefix(location.prefix).removesuffix("/"))
+        for prefix in (partition_prefix(table, day) for table in tables for day in days):
             try:
                 for page in s3.get_paginator("list_objects_v2").paginate(
                     Bucket=location.bucket, Prefix=prefix

@@ -239,7 +239,9 @@ def build_verify(args: argparse.Namespace, *, clock: Clock) -> VerifyReport:
 # ---------------------------------------------------------------------------------------------- query
 
 QUERY_DESCRIPTION = """\
-Run one of the named queries (queries/NAME.sql, the stack's saved queries) and print its answer.
+Run one of the named queries (the stack's saved queries) and print its answer: queries/NAME.sql
+read hook_results, queries/annotations/NAME.sql (NAME annotations/..., or the file name alone)
+read hook_annotations, the rules and controls GetHookResult reported for each failure.
 
 On Athena (the default): in the stack's workgroup and Glue database, read from --stack NAME's
 outputs (AthenaWorkGroupName, GlueTableName) or given with --workgroup and --database. The
@@ -249,13 +251,15 @@ a query). A query Athena fails or cancels exits 2 when Athena blames the query (
 
 With --local DIR: DuckDB runs the same query (translated by sqlglot) over a local copy of the
 archive, e.g. `aws s3 sync s3://BUCKET/PREFIX DIR` (DIR/dt=YYYY-MM-DD/*.parquet, or
-DIR/PREFIX/dt=... with --prefix). A copy without objects is an empty archive: no rows, exit 0.
+DIR/PREFIX/dt=... with --prefix); hook_annotations is DIR/annotations/dt=YYYY-MM-DD/*.parquet
+of the same copy. A copy without objects is an empty archive: no rows, exit 0.
 
 Narrowing (the parsed query is edited, not its text; values become quoted literals):
   --days N   the query's dt window becomes the last N days (dt >= today - N, UTC), instead of
              its own 7, 14 or 30; refused by a query without a window (invocation_by_id)
   --hook T   only invocations of hook type T (type_name = T in every SELECT that reads
-             hook_results), so counts, rankings and "latest" are of that hook alone
+             hook_results or hook_annotations), so counts, rankings and "latest" are of that
+             hook alone
   --id ID    the hook_result_id invocation_by_id looks up (it needs one)
 
 {names}
@@ -303,13 +307,17 @@ def _query_local(args: argparse.Namespace, named: named_queries.NamedQuery) -> t
     if args.stack or args.workgroup or args.database:
         raise UsageError("--local runs DuckDB over a local copy: not with --stack, --workgroup or --database")
     with LocalArchive(Path(args.local), prefix=args.prefix or DEFAULT_PREFIX) as archive:
-        if not archive.objects:
+        if named.name.startswith(f"{named_queries.ANNOTATIONS_DIR}/"):
+            objects, layout = archive.annotation_objects, "annotations/dt=*/*.parquet"
+        else:
+            objects, layout = archive.objects, "dt=*/*.parquet"
+        if not objects:
             print(
-                f"cfn-hook-archive query: no archive objects under {archive.root} (dt=*/*.parquet): "
+                f"cfn-hook-archive query: no archive objects under {archive.root} ({layout}): "
                 "the archive is empty, or this is not a copy of it",
                 file=sys.stderr,
             )
-        return archive.run(named.athena_sql), f"DuckDB over {archive.root} ({len(archive.objects)} object(s))"
+        return archive.run(named.athena_sql), f"DuckDB over {archive.root} ({len(objects)} object(s))"
 
 
 def _athena_target(args: argparse.Namespace, session: boto3.Session, progress: Progress) -> AthenaTarget:
@@ -352,12 +360,13 @@ def _query_athena(
 REPORT_DESCRIPTION = f"""\
 Write one self-contained HTML file (no network needed to open it, no script) with charts of the
 last --days days: failures per day per hook, WARN-mode failures (what switching to FAIL would
-block), top failing targets and the failure-rate trend, each with its numbers beneath. Top failing
-rules and controls need annotations, which the archive does not keep yet: that panel says so.
+block), top failing targets, the failure-rate trend and the top failing rules and controls (with
+severity and remediation link, from the archived annotations), each with its numbers beneath.
 
 The numbers are the named queries' (daily_failure_trend, warn_mode_failures_last_30_days,
-top_failing_targets_last_30_days) narrowed to --days, run by DuckDB over the archive: a local copy
-(--local DIR, as `query --local`) or the objects of those days copied from S3 to a temporary folder.
+top_failing_targets_last_30_days, annotations/top_failing_rules_last_30_days) narrowed to --days,
+run by DuckDB over the archive: a local copy (--local DIR, as `query --local`) or the objects of
+those days (results and annotations) copied from S3 to a temporary folder.
 
 {LOCATION_HELP}
 
@@ -405,7 +414,10 @@ def build_report(args: argparse.Namespace, *, now: datetime) -> html_report.Repo
     with tempfile.TemporaryDirectory(prefix="cfn-hook-archive-report-") as copy:
         with progress.step(f"Copying {len(days)} day(s) of {location.uri}") as step:
             ArchiveReader(session, location).download_partitions(
-                days, Path(copy), on_progress=lambda message: step.update(f"Copying the archive: {message}")
+                days,
+                Path(copy),
+                on_progress=lambda message: step.update(f"Copying the archive: {message}"),
+                annotations=True,
             )
         with LocalArchive(Path(copy), prefix=location.prefix) as archive:
             return html_report.collect(archive, days=args.days, source=location.uri, now=now)

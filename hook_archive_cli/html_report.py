@@ -14,10 +14,10 @@ over a local copy of the archive, so the report and ``cfn-hook-archive query`` c
 
 - failures per day per hook and the failure-rate trend: daily_failure_trend;
 - WARN-mode failures, what switching each hook to FAIL would block: warn_mode_failures_last_30_days;
-- top failing targets: top_failing_targets_last_30_days.
-
-Top failing rules and controls need the annotations GetHookResult returns, which the archive does not keep
-yet (issue 14, section 1): that panel says so, and shows no chart.
+- top failing targets: top_failing_targets_last_30_days;
+- top failing rules and controls, with severity and remediation: annotations/top_failing_rules_last_30_days,
+  over hook_annotations (the annotations GetHookResult returned for each failure). An archive without
+  annotation objects (from before they were kept) says so instead of showing an empty chart.
 """
 
 from __future__ import annotations
@@ -76,6 +76,29 @@ class TargetRow:
     hooks: int
 
 
+@dataclass(frozen=True)
+class RuleRow:
+    hook: str
+    rule: str
+    severity: str
+    failures: int
+    remediation_message: str
+    remediation_link: str
+
+
+# GetHookResult's SeverityLevel values, most severe first, in Okabe-Ito colours from hot to cold
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Annotation.html).
+SEVERITY_COLOURS = {
+    "CRITICAL": "#D55E00",
+    "HIGH": "#E69F00",
+    "MEDIUM": "#CC79A7",
+    "LOW": "#56B4E9",
+    "INFORMATIONAL": "#999999",
+}
+NO_SEVERITY_COLOUR = "#BBBBBB"
+RULE_ROW = 44
+
+
 @dataclass
 class ReportData:
     days: int
@@ -85,6 +108,7 @@ class ReportData:
     daily: list[DailyRow] = field(default_factory=list)
     warn: list[WarnRow] = field(default_factory=list)
     targets: list[TargetRow] = field(default_factory=list)
+    rules: list[RuleRow] = field(default_factory=list)
     annotations_archived: bool = False
 
     @property
@@ -124,6 +148,7 @@ class ReportData:
             "failure_rate_per_day": {day: round(rate, 1) for day, rate in self.rate_per_day().items()},
             "warn_mode_failures": [row.__dict__ for row in self.warn],
             "top_failing_targets": [row.__dict__ for row in self.targets],
+            "top_failing_rules": [row.__dict__ for row in self.rules],
             "annotations_archived": self.annotations_archived,
         }
 
@@ -136,7 +161,13 @@ def collect(archive: LocalArchive, *, days: int, source: str, now: datetime) -> 
     def run(name: str) -> list[dict[str, Any]]:
         return _records(archive.run(load(name, Narrowing(days=days)).athena_sql))
 
-    data = ReportData(days=days, source=source, generated_at=now, objects=len(archive.objects))
+    data = ReportData(
+        days=days,
+        source=source,
+        generated_at=now,
+        objects=len(archive.objects),
+        annotations_archived=bool(archive.annotation_objects),
+    )
     data.daily = [
         DailyRow(str(row["dt"]), str(row["type_name"]), int(row["failures"]), int(row["invocations"]))
         for row in run("daily_failure_trend")
@@ -154,6 +185,17 @@ def collect(archive: LocalArchive, *, days: int, source: str, now: datetime) -> 
     data.targets = [
         TargetRow(str(row["target_type"]), str(row["target"]), int(row["failures"]), int(row["hooks"]))
         for row in run("top_failing_targets_last_30_days")
+    ]
+    data.rules = [
+        RuleRow(
+            hook=str(row["type_name"]),
+            rule=text(row["annotation_name"]),
+            severity=text(row["severity_level"]),
+            failures=int(row["failures"]),
+            remediation_message=text(row["remediation_message"]),
+            remediation_link=text(row["remediation_link"]),
+        )
+        for row in run("annotations/top_failing_rules_last_30_days")
     ]
     return data
 
@@ -331,6 +373,51 @@ def targets_chart(data: ReportData) -> str:
     )
 
 
+def rules_chart(data: ReportData) -> str:
+    """One bar per rule and hook, coloured by severity; its name, severity, count and remediation link as
+    text (the link is text, not an anchor: the page loads and links nothing)."""
+    maximum = _nice_ceiling(max((row.failures for row in data.rules), default=0))
+    span = WIDTH - LABEL_WIDTH - RIGHT - 200
+    parts = []
+    for index, row in enumerate(data.rules):
+        y = TOP + index * RULE_ROW
+        width = span * row.failures / maximum
+        colour = SEVERITY_COLOURS.get(row.severity, NO_SEVERITY_COLOUR)
+        note = f"{row.failures} failure(s), {row.severity or 'no severity'}"
+        parts.append(
+            f'<g class="rule" data-hook="{_e(row.hook)}" data-rule="{_e(row.rule)}" '
+            f'data-severity="{_e(row.severity)}" data-value="{row.failures}" '
+            f'data-link="{_e(row.remediation_link)}">'
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + 16}" class="label" text-anchor="end">{_e(_short(row.rule))}'
+            f"<title>{_e(row.rule)} ({_e(row.hook)})</title></text>"
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + 32}" class="tick" text-anchor="end">'
+            f"{_e(_short(row.hook))}</text>"
+            f'<rect x="{LABEL_WIDTH}" y="{y + 3}" width="{width:.1f}" height="{BAR_ROW - 8}" fill="{colour}">'
+            f"<title>{_e(row.rule)}: {_e(note)}. {_e(row.remediation_message)}</title></rect>"
+            f'<text x="{LABEL_WIDTH + width + 6:.1f}" y="{y + 16}" class="value">{_e(note)}</text>'
+            f'<text x="{LABEL_WIDTH}" y="{y + 34}" class="link">{_e(row.remediation_link)}</text></g>'
+        )
+    legend = _legend([], extra=[(level.lower(), colour) for level, colour in SEVERITY_COLOURS.items()])
+    return _svg("rules", TITLES["rules"], parts, height=TOP + RULE_ROW * len(data.rules) + 8) + legend
+
+
+def _rules_content(data: ReportData, window: str) -> str:
+    if not data.annotations_archived:
+        return _empty(
+            "No annotations archived yet: this archive has no objects under annotations/ (it was written "
+            "before annotations were kept, or no failure has been enriched with GetHookResult yet)."
+        )
+    if not data.rules:
+        return _empty(f"No failed rules or controls in {window}.")
+    return rules_chart(data) + _table(
+        ["hook", "rule or control", "severity", "failures", "remediation", "remediation link"],
+        [
+            (r.hook, r.rule, r.severity, r.failures, r.remediation_message, r.remediation_link)
+            for r in data.rules
+        ],
+    )
+
+
 # ---------------------------------------------------------------------------------------------- HTML
 
 
@@ -398,12 +485,10 @@ def render(data: ReportData) -> str:
         ),
         _panel(
             "rules",
-            "Which Guard rule or control fails most, with its remediation, comes from the annotations "
-            "GetHookResult returns.",
-            _empty(
-                "No annotations archived yet: the archive keeps invocation summaries only. The annotations "
-                "table (hook_annotations) is future work; this panel fills in once it exists."
-            ),
+            "The Guard rules and controls that failed most, with their severity and remediation, from the "
+            "annotations GetHookResult returned for each failure "
+            "(annotations/top_failing_rules_last_30_days, the twenty first).",
+            _rules_content(data, window),
         ),
     ]
     generated = data.generated_at.astimezone(UTC).isoformat(timespec="seconds")
@@ -434,6 +519,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0 0 4px}
 .panel{border:1px solid #ddd;border-radius:6px;padding:14px 16px;margin:16px 0}
 .chart{display:block;margin:8px 0}
 .grid{stroke:#e4e4e4;stroke-width:1}.tick,.value,.label{font-size:12px;fill:#444}
+.link{font-size:11px;fill:#0b5394}
 .line{stroke-width:1.5;opacity:.55}.line.overall{stroke-width:3;opacity:1}
 .legend{list-style:none;padding:0;margin:4px 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}
 .swatch{display:inline-block;width:12px;height:12px;margin-right:5px;vertical-align:-1px;border-radius:2px}

@@ -7,6 +7,10 @@ partition is), in a UTC session (as Athena's). ``union_by_name`` reads an object
 existed with that column null, as Athena does. A copy with no objects yet is an empty table of the archive's
 schema, not an error.
 
+``hook_annotations`` is the annotations table the same way: every object under ``annotations/dt=*`` beside
+the results' partitions (``DIR/annotations/dt=YYYY-MM-DD/*.parquet``), or an empty table of
+ANNOTATION_SCHEMA when the copy has none (an archive from before annotations, or with no enriched failure).
+
 duckdb is imported on first use: a development dependency, not (yet) one of the ``cli`` extra's.
 """
 
@@ -18,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from hook_archive.models.annotation_schema import ANNOTATION_SCHEMA
 from hook_archive.models.archive_schema import ARCHIVE_SCHEMA, PARTITION_COLUMN
 from hook_archive_cli.errors import UsageError
 from hook_archive_cli.named_queries import to_duckdb
@@ -56,23 +61,37 @@ def _duckdb() -> Any:
     return duckdb
 
 
+ANNOTATIONS_DIR = "annotations"
+
+
 class LocalArchive:
     def __init__(self, directory: Path, *, prefix: str) -> None:
         self.root = partition_root(directory, prefix)
         self.objects = sorted(self.root.glob("dt=*/*.parquet"))
+        self.annotation_objects = sorted((self.root / ANNOTATIONS_DIR).glob("dt=*/*.parquet"))
         self._connection = _duckdb().connect()
         self._connection.execute("SET TimeZone = 'UTC'")
-        if self.objects:
-            pattern = str(self.root / "dt=*" / "*.parquet").replace("'", "''")
+        self._view("hook_results", self.root, ARCHIVE_SCHEMA, present=bool(self.objects))
+        self._view(
+            "hook_annotations",
+            self.root / ANNOTATIONS_DIR,
+            ANNOTATION_SCHEMA,
+            present=bool(self.annotation_objects),
+        )
+
+    def _view(self, table: str, partitions: Path, schema: pa.Schema, *, present: bool) -> None:
+        """The table over partitions/dt=*/*.parquet, or an empty table of its schema (with dt)."""
+        if present:
+            pattern = str(partitions / "dt=*" / "*.parquet").replace("'", "''")
             self._connection.execute(
-                "CREATE VIEW hook_results AS SELECT * FROM read_parquet("  # noqa: S608  # a quoted local path
+                f"CREATE VIEW {table} AS SELECT * FROM read_parquet("  # noqa: S608  # our names, a quoted path
                 f"'{pattern}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}}, "
                 "union_by_name = true)"
             )
         else:
-            empty = ARCHIVE_SCHEMA.append(pa.field(PARTITION_COLUMN, pa.string())).empty_table()
-            self._connection.register("empty_archive", empty)
-            self._connection.execute("CREATE VIEW hook_results AS SELECT * FROM empty_archive")
+            empty = schema.append(pa.field(PARTITION_COLUMN, pa.string())).empty_table()
+            self._connection.register(f"empty_{table}", empty)
+            self._connection.execute(f"CREATE VIEW {table} AS SELECT * FROM empty_{table}")  # noqa: S608
 
     def close(self) -> None:
         self._connection.close()
@@ -91,5 +110,9 @@ class LocalArchive:
             types=[str(column[1]) for column in description],
             rows=[tuple(row) for row in cursor.fetchall()],
             engine="duckdb",
-            statistics={"objects": len(self.objects), "root": str(self.root)},
+            statistics={
+                "objects": len(self.objects),
+                "annotation_objects": len(self.annotation_objects),
+                "root": str(self.root),
+            },
         )

@@ -1,14 +1,19 @@
-"""The named queries (queries/NAME.sql, the template's saved queries verbatim) as ``query`` and ``report``
-run them: found by name, narrowed by the caller's options, and translated for DuckDB. Pure: no AWS, no files
-but the queries themselves.
+"""The named queries (queries/NAME.sql over hook_results, queries/annotations/NAME.sql over hook_annotations:
+the template's saved queries verbatim) as ``query`` and ``report`` run them: found by name, narrowed by the
+caller's options, and translated for DuckDB. Pure: no AWS, no files but the queries themselves.
+
+A query's name is its path under queries/ without ``.sql`` (``daily_failure_trend``,
+``annotations/top_failing_rules_last_30_days``); an annotations query may also be called by its file name
+alone when no other query has it.
 
 Narrowing edits the parsed query (sqlglot's Athena dialect), never its text, so a value is always a quoted
 literal:
 
 - ``days``: the query's own window, ``dt >= date_format(current_date - INTERVAL 'N' DAY, ...)``, gets N days
   instead (dt from N days ago to today, UTC, both included). A query without such a window refuses it.
-- ``hook``: every SELECT that reads ``hook_results`` itself gets ``AND type_name = 'TYPE'``, so aggregates,
-  rankings and "latest" are computed over that hook's rows only.
+- ``hook``: every SELECT that reads ``hook_results`` or ``hook_annotations`` itself gets
+  ``AND type_name = 'TYPE'`` (both tables have the column), so aggregates, rankings and "latest" are computed
+  over that hook's rows only.
 - ``hook_result_id``: invocation_by_id's placeholder id is replaced (the query needs one).
 
 A query run without options is sent as written. A narrowed one is sent as sqlglot prints it back in Athena's
@@ -31,6 +36,10 @@ if TYPE_CHECKING:
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
 TABLE = "hook_results"
+ANNOTATIONS_TABLE = "hook_annotations"
+ANNOTATIONS_DIR = "annotations"
+# The tables whose SELECTs --hook narrows: each has type_name.
+HOOK_TABLES = frozenset({TABLE, ANNOTATIONS_TABLE})
 # queries/invocation_by_id.sql's stand-in, which its comment asks a user to replace.
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 _HOOK_RESULT_ID = re.compile(r"^[A-Za-z0-9-]{1,128}$")
@@ -67,7 +76,22 @@ def _sqlglot() -> Any:
 
 
 def names(directory: Path = QUERIES_DIR) -> list[str]:
-    return sorted(path.stem for path in directory.glob("*.sql"))
+    """The results queries, then the annotations queries (annotations/NAME)."""
+    results = sorted(path.stem for path in directory.glob("*.sql"))
+    annotations = sorted(
+        f"{ANNOTATIONS_DIR}/{path.stem}" for path in (directory / ANNOTATIONS_DIR).glob("*.sql")
+    )
+    return results + annotations
+
+
+def resolve(name: str, known: list[str]) -> str:
+    """The query's full name: as given, or an annotations query called by its file name alone."""
+    if name in known:
+        return name
+    matches = [candidate for candidate in known if candidate.rsplit("/", 1)[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    raise UsageError(f"no named query {name!r}; the named queries are: {', '.join(known)}")
 
 
 def load(name: str, narrowing: Narrowing = Narrowing(), *, directory: Path = QUERIES_DIR) -> NamedQuery:
@@ -76,8 +100,7 @@ def load(name: str, narrowing: Narrowing = Narrowing(), *, directory: Path = QUE
         raise UsageError(
             f"no named queries in {directory}: run the CLI from a checkout of cfn-hook-archive (queries/)"
         )
-    if name not in known:
-        raise UsageError(f"no named query {name!r}; the named queries are: {', '.join(known)}")
+    name = resolve(name, known)
     text = (directory / f"{name}.sql").read_text()
     sqlglot = _sqlglot()
     statement = sqlglot.parse_one(text, read="athena")
@@ -130,7 +153,11 @@ def _selects_of_table(statement: exp.Expression) -> list[exp.Select]:
     selects = []
     for select in statement.find_all(exp.Select):
         source = select.args.get("from") or select.args.get("from_")
-        if isinstance(source, exp.From) and isinstance(source.this, exp.Table) and source.this.name == TABLE:
+        if (
+            isinstance(source, exp.From)
+            and isinstance(source.this, exp.Table)
+            and source.this.name in HOOK_TABLES
+        ):
             selects.append(select)
     return selects
 

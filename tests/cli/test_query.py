@@ -40,7 +40,10 @@ from hook_archive_cli.commands import run_query
 from tests.cli.conftest import ArchiveSnapshot, CliRun, Operator, _moto_client
 
 QUERIES = Path(__file__).resolve().parents[2] / "queries"
-NAMES = sorted(path.stem for path in QUERIES.glob("*.sql"))
+NAMES = sorted(path.stem for path in QUERIES.glob("*.sql")) + sorted(
+    f"annotations/{path.stem}" for path in (QUERIES / "annotations").glob("*.sql")
+)
+ANNOTATION_NAMES = [name for name in NAMES if name.startswith("annotations/")]
 FAILED = frozenset({"HOOK_COMPLETE_FAILED", "HOOK_FAILED"})
 WORKGROUP = "cfn-hook-archive"
 DATABASE = "cfn_hook_archive"
@@ -49,9 +52,12 @@ DATABASE = "cfn_hook_archive"
 
 
 def write_copy(objects: dict[str, bytes], directory: Path) -> Path:
-    """The archive's Parquet objects under directory, with their keys: `aws s3 sync s3://BUCKET DIR`."""
+    """The archive's Parquet objects (results and annotations) under directory, with their keys:
+    `aws s3 sync s3://BUCKET DIR`."""
     for key, body in objects.items():
-        if key.startswith(f"{ARCHIVE_PREFIX}/dt=") and key.endswith(".parquet"):
+        if key.startswith((f"{ARCHIVE_PREFIX}/dt=", f"{ARCHIVE_PREFIX}/annotations/dt=")) and key.endswith(
+            ".parquet"
+        ):
             target = directory / key
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
@@ -62,6 +68,15 @@ def read_rows(directory: Path) -> list[dict[str, Any]]:
     """Every archived row with its dt, read with pyarrow: no SQL, no DuckDB."""
     rows: list[dict[str, Any]] = []
     for path in sorted((directory / ARCHIVE_PREFIX).glob("dt=*/*.parquet")):
+        dt = path.parent.name.removeprefix("dt=")
+        rows.extend({**values, "dt": dt} for values in pq.read_table(path).to_pylist())
+    return rows
+
+
+def read_annotations(directory: Path) -> list[dict[str, Any]]:
+    """Every archived annotation with its dt, read with pyarrow: no SQL, no DuckDB."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted((directory / ARCHIVE_PREFIX / "annotations").glob("dt=*/*.parquet")):
         dt = path.parent.name.removeprefix("dt=")
         rows.extend({**values, "dt": dt} for values in pq.read_table(path).to_pylist())
     return rows
@@ -125,6 +140,45 @@ def truth_top_targets(rows: list[dict[str, Any]], *, days: int) -> list[list[Any
     return [list(item) for item in sorted(ranked, key=lambda item: (-item[2], item[1], item[0]))[:10]]
 
 
+def failed_annotations(
+    annotations: list[dict[str, Any]], *, days: int, hook: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        row
+        for row in since(annotations, days)
+        if row["status"] == "FAILED" and (hook is None or row["type_name"] == hook)
+    ]
+
+
+def truth_top_rules(
+    annotations: list[dict[str, Any]], *, days: int, hook: str | None = None
+) -> list[list[Any]]:
+    """[hook, rule, severity, failures, remediation message, link], the most failed first, at most 20."""
+    fields = ("type_name", "annotation_name", "severity_level", "remediation_message", "remediation_link")
+    counts = Counter(
+        tuple(row[f] for f in fields) for row in failed_annotations(annotations, days=days, hook=hook)
+    )
+    ranked = [
+        [hook_, rule, severity, n, message, link]
+        for (hook_, rule, severity, message, link), n in counts.items()
+    ]
+    return sorted(ranked, key=lambda r: (-r[3], r[0], r[1], r[2], r[4], r[5]))[:20]
+
+
+SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
+
+
+def truth_severity(
+    annotations: list[dict[str, Any]], *, days: int, hook: str | None = None
+) -> list[list[Any]]:
+    """[hook, severity, failures, failed invocations], per hook the most severe first."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in failed_annotations(annotations, days=days, hook=hook):
+        groups[(row["type_name"], row["severity_level"])].append(row["hook_result_id"])
+    ranked = [[hook_, severity, len(ids), len(set(ids))] for (hook_, severity), ids in groups.items()]
+    return sorted(ranked, key=lambda r: (r[0], SEVERITY_ORDER.index(r[1]), r[1]))
+
+
 # ------------------------------------------------------------------------------------------- fixtures
 
 
@@ -150,6 +204,11 @@ def independent(copy_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     connection.execute(
         "CREATE VIEW hook_results AS SELECT * FROM read_parquet("  # noqa: S608  # our own temp path
         f"'{pattern}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}})"
+    )
+    annotations = str(copy_dir / ARCHIVE_PREFIX / "annotations" / "dt=*" / "*.parquet")
+    connection.execute(
+        "CREATE VIEW hook_annotations AS SELECT * FROM read_parquet("  # noqa: S608  # our own temp path
+        f"'{annotations}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}})"
     )
     yield connection
     connection.close()
@@ -361,6 +420,110 @@ def test_a_local_directory_that_does_not_exist_exits_two(tmp_path: Path) -> None
 
     assert run.exit_status == 2
     assert "no such directory" in run.stderr
+
+
+@pytest.fixture(scope="module")
+def archived_annotations(copy_dir: Path) -> list[dict[str, Any]]:
+    rows = read_annotations(copy_dir)
+    assert len({row["type_name"] for row in rows if row["status"] == "FAILED"}) >= 2
+    return rows
+
+
+def test_top_failing_rules_equals_the_archived_annotations_counted_in_python(
+    copy_dir: Path, archived_annotations: list[dict[str, Any]]
+) -> None:
+    run = cli("query", "annotations/top_failing_rules_last_30_days", "--local", str(copy_dir), "--json")
+
+    assert run.exit_status == 0, run.stderr
+    fields = [
+        "type_name",
+        "annotation_name",
+        "severity_level",
+        "failures",
+        "remediation_message",
+        "remediation_link",
+    ]
+    assert [[row[f] for f in fields] for row in run.report["rows"]] == truth_top_rules(
+        archived_annotations, days=30
+    )
+    assert run.report["window_days"] == 30
+    assert "FROM hook_annotations" in run.report["sql"]
+
+
+def test_days_and_hook_narrow_the_annotations_queries_to_that_window_and_hook(
+    copy_dir: Path, archived_annotations: list[dict[str, Any]]
+) -> None:
+    # Given the hook with the most failed rules, and a window that leaves out the history's oldest days
+    busiest = max(
+        {row[0] for row in truth_severity(archived_annotations, days=30)},
+        key=lambda hook: len(failed_annotations(archived_annotations, days=30, hook=hook)),
+    )
+    expected_rules = truth_top_rules(archived_annotations, days=1, hook=busiest)
+    expected_severity = truth_severity(archived_annotations, days=1, hook=busiest)
+    assert expected_rules
+    assert expected_rules != truth_top_rules(
+        archived_annotations, days=30, hook=busiest
+    )  # the window matters
+    assert expected_severity != truth_severity(archived_annotations, days=1)  # the hook matters
+
+    # The file name alone names an annotations query
+    rules = cli(
+        "query",
+        "top_failing_rules_last_30_days",
+        "--local",
+        str(copy_dir),
+        "--days",
+        "1",
+        "--hook",
+        busiest,
+        "--json",
+    )
+    severity = cli(
+        "query", "annotations/failure_severity_per_hook_last_30_days", "--local", str(copy_dir),
+        "--days", "1", "--hook", busiest, "--json",
+    )  # fmt: skip
+
+    assert rules.exit_status == severity.exit_status == 0, rules.stderr + severity.stderr
+    assert rules.report["query"] == "annotations/top_failing_rules_last_30_days"
+    fields = [
+        "type_name",
+        "annotation_name",
+        "severity_level",
+        "failures",
+        "remediation_message",
+        "remediation_link",
+    ]
+    assert [[row[f] for f in fields] for row in rules.report["rows"]] == expected_rules
+    assert [
+        [row["type_name"], row["severity_level"], row["failures"], row["failed_invocations"]]
+        for row in severity.report["rows"]
+    ] == expected_severity
+    for run in (rules, severity):
+        assert run.report["window_days"] == 1
+        assert "INTERVAL '1' DAY" in run.report["sql"]
+        assert f"type_name = '{busiest}'" in run.report["sql"]
+
+
+def test_an_annotations_query_over_a_copy_without_annotations_answers_no_rows_and_says_so(
+    copy_dir: Path, tmp_path: Path
+) -> None:
+    # Given a copy of the results only (an archive from before annotations were kept)
+    for path in (copy_dir / ARCHIVE_PREFIX).glob("dt=*/*.parquet"):
+        target = tmp_path / path.relative_to(copy_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+
+    run = cli(
+        "query", "annotations/failure_severity_per_hook_last_30_days", "--local", str(tmp_path), "--json"
+    )
+
+    assert run.exit_status == 0, run.stderr
+    assert run.report["rows"] == []
+    assert run.report["columns"] == ["type_name", "severity_level", "failures", "failed_invocations"]
+    assert "annotations/dt=*/*.parquet" in run.stderr
+    assert "the archive is empty" in run.stderr
+    # while a results query over the same copy answers
+    assert cli("query", "daily_failure_trend", "--local", str(tmp_path), "--json").report["rows"]
 
 
 def test_the_help_lists_the_named_queries_the_narrowing_and_the_exit_statuses() -> None:
@@ -589,3 +752,25 @@ def test_local_and_athena_options_together_exit_two(tmp_path: Path) -> None:
 
     assert run.exit_status == 2
     assert "--local runs DuckDB over a local copy" in run.stderr
+
+
+def test_on_athena_an_annotations_query_reads_hook_annotations_in_the_stacks_database(
+    operator: Operator,
+) -> None:
+    athena_stack(operator)
+
+    run = operator.cli(
+        "query", "failure_severity_per_hook_last_30_days", "--stack", "hook-archive", "--days", "3",
+        "--hook", "MyOrg::Guard::TaggingPolicy", "--json",
+    )  # fmt: skip
+
+    assert run.exit_status == 0, run.stderr
+    assert run.report["query"] == "annotations/failure_severity_per_hook_last_30_days"
+    execution = operator.aws.client("athena").get_query_execution(
+        QueryExecutionId=run.report["statistics"]["query_execution_id"]
+    )["QueryExecution"]
+    assert execution["Query"] == run.report["sql"]
+    assert (execution["WorkGroup"], execution["QueryExecutionContext"]) == (WORKGROUP, {"Database": DATABASE})
+    assert "FROM hook_annotations" in execution["Query"]
+    assert "INTERVAL '3' DAY" in execution["Query"]
+    assert "type_name = 'MyOrg::Guard::TaggingPolicy'" in execution["Query"]

@@ -7,6 +7,7 @@ fail."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -25,8 +26,10 @@ from hook_archive_cli.html_report import PALETTE, TITLES
 from tests.cli.conftest import ArchiveSnapshot, CliRun, Operator
 from tests.cli.test_query import (
     cli,
+    read_annotations,
     read_rows,
     truth_daily,
+    truth_top_rules,
     truth_top_targets,
     truth_warn_mode,
     write_copy,
@@ -99,7 +102,20 @@ def test_the_reports_numbers_are_the_archives_rows_counted_in_python(
     ]
     assert targets == truth_top_targets(truth, days=DAYS)
     assert data["invocations"] == len(truth)
-    assert data["annotations_archived"] is False
+    assert data["annotations_archived"] is True
+    rules = [
+        [
+            row["hook"],
+            row["rule"],
+            row["severity"],
+            row["failures"],
+            row["remediation_message"],
+            row["remediation_link"],
+        ]
+        for row in data["top_failing_rules"]
+    ]
+    assert rules == truth_top_rules(read_annotations(report.copy), days=DAYS)
+    assert len(rules) >= 5
 
 
 def test_the_html_needs_no_network_and_runs_no_script(report: Report) -> None:
@@ -139,6 +155,29 @@ def test_an_empty_archive_gives_a_report_that_says_so_with_exit_zero(tmp_path: P
     assert "No invocations archived in the last 30 day(s)." in html
     assert "<svg" not in html  # no empty chart
     assert "No annotations archived yet" in html
+
+
+def test_a_copy_without_annotations_says_none_are_archived_and_draws_no_rules_chart(
+    report: Report, tmp_path: Path
+) -> None:
+    # Given the results of the same archive without its annotations (written before they were kept)
+    copy = tmp_path / "results-only"
+    for path in (report.copy / ARCHIVE_PREFIX).glob("dt=*/*.parquet"):
+        target = copy / path.relative_to(report.copy)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    out = tmp_path / "results-only.html"
+
+    run = cli("report", "--days", str(DAYS), "--out", str(out), "--local", str(copy), "--json")
+
+    assert run.exit_status == 0, run.stderr
+    assert run.report["annotations_archived"] is False
+    assert run.report["top_failing_rules"] == []
+    assert run.report["failures_per_day_per_hook"] == report.run.report["failures_per_day_per_hook"]
+    page = out.read_text()
+    assert "No annotations archived yet" in page
+    assert 'data-chart="rules"' not in page
+    assert 'data-chart="rules"' in report.html  # the control: the same archive with annotations has it
 
 
 def test_an_output_in_a_missing_directory_exits_two_before_reading_anything(tmp_path: Path) -> None:
@@ -225,10 +264,43 @@ def test_the_report_renders_without_a_console_message(rendered: Rendered) -> Non
 def test_the_rendered_dom_has_every_chart_title_and_the_annotations_panel(rendered: Rendered) -> None:
     for title in TITLES.values():
         assert f"<h2>{title}</h2>" in rendered.dom.replace("&amp;", "&"), title
-    for chart in ("failures", "rate", "warn", "targets"):
+    for chart in ("failures", "rate", "warn", "targets", "rules"):
         assert f'data-chart="{chart}"' in rendered.dom
-    assert "No annotations archived yet" in rendered.dom
-    assert 'data-chart="rules"' not in rendered.dom  # no fake chart for data the archive lacks
+    assert "No annotations archived yet" not in rendered.dom
+
+
+RULE_MARK = re.compile(
+    r'<g class="rule" data-hook="([^"]*)" data-rule="([^"]*)" data-severity="([^"]*)" '
+    r'data-value="(\d+)" data-link="([^"]*)">(.*?)</g>',
+    re.DOTALL,
+)
+
+
+def test_the_rendered_rules_are_the_archived_annotations_with_severity_count_and_link_as_text(
+    rendered: Rendered, report: Report
+) -> None:
+    expected = truth_top_rules(read_annotations(report.copy), days=DAYS)
+    marks: list[tuple[str, str, str, int, str, str]] = [
+        (
+            html.unescape(match[1]),
+            html.unescape(match[2]),
+            html.unescape(match[3]),
+            int(match[4]),
+            html.unescape(match[5]),
+            match[6],
+        )
+        for match in RULE_MARK.finditer(rendered.dom)
+    ]
+    assert [(hook, rule, severity, value, link) for hook, rule, severity, value, link, _ in marks] == [
+        (hook, rule, severity, failures, link) for hook, rule, severity, failures, _message, link in expected
+    ]
+    # What a reader sees, as text: the rule's name, its count and severity, its remediation link
+    for (_hook, rule, severity, value, link, body), row in zip(marks, expected, strict=True):
+        shown = html.unescape(re.sub(r"<title>.*?</title>", "", body))
+        assert rule in shown
+        assert f"{value} failure(s), {severity}" in shown
+        assert link in shown
+        assert row[4] in html.unescape(body)  # the remediation message, in the bar's tooltip
 
 
 def test_the_rendered_bars_are_the_failures_per_day_and_hook_of_the_archive(
