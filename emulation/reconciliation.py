@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
 from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
-from emulation.hook_results_api import EmulatedHookResult, HookResultsEmulator
+from emulation.hook_results_api import GET_HOOK_RESULT, EmulatedHookResult, HookResultsEmulator
 from emulation.invariants import Reconciliation
 from emulation.lambda_runtime import FunctionSpec, add_code_to_path, function_spec
 
@@ -46,7 +46,9 @@ def reconcile(
     exempt_from_events: frozenset[str] = frozenset(),
     late_window_ms: int = 900_000,
 ) -> Reconciliation:
-    """The three invariants: archive == ground truth, failures notified, checkpoint valid and bounded."""
+    """The three invariants: archive == ground truth, failures notified, checkpoint valid and bounded; and
+    in steady state every archived failure's annotations in hook_annotations, exactly once (but for those the
+    API refused for good)."""
     truth = _terminal_truth(aws.emulator)
     table = harness.read_archive()
     rows = table.to_pylist() if table.num_columns else []
@@ -65,8 +67,30 @@ def reconcile(
             report.mismatched.append(f"{row['hook_result_id']}.dt: {row['dt']!r}")
     _events_against_rows(report, rows, events, exempt=exempt_from_events)
     report.checkpoint_problems = _checkpoint_problems(harness, truth, late_window_ms)
-    _check_annotations(report, harness, truth, events)
+    enriching = harness.settings.get("ENRICH_FAILURES", "true").lower() != "false"
+    failed_rows = {row["hook_result_id"] for row in rows if row["status"] in FAILED} if enriching else set()
+    _check_annotations(report, harness, truth, events, failed_rows - _refused_for_good(aws.emulator, events))
     return report
+
+
+# GetHookResult answers after which a failure's annotations are lost by design: the archiver counts them by
+# reason and does not ask again (logic/annotation_catch_up.py).
+_REFUSED_FOR_GOOD = frozenset({"AccessDenied", "HookResultNotFound"})
+
+
+def _refused_for_good(emulator: HookResultsEmulator, events: list[dict[str, Any]]) -> set[str]:
+    """Failures whose annotations the API refused for good: a GetHookResult call for them answered so (the
+    emulator's record), or their event says so (a run stops asking after three refusals in a row)."""
+    refused = {
+        call.params.get("HookResultId", "")
+        for call in emulator.calls
+        if call.operation == GET_HOOK_RESULT and call.error_code in _REFUSED_FOR_GOOD
+    }
+    for event in events:
+        enrichment = event["detail"].get("enrichment", {})
+        if enrichment.get("status") == "unavailable" and enrichment.get("error_code") in _REFUSED_FOR_GOOD:
+            refused.add(event["detail"]["hook_result_id"])
+    return refused
 
 
 _ANNOTATION_COLUMNS = {
@@ -84,8 +108,10 @@ def _check_annotations(
     harness: ArchiverHarness,
     truth: dict[str, EmulatedHookResult],
     events: list[dict[str, Any]],
+    due: set[str],
 ) -> None:
-    """Every failure some event announced as enriched has its API annotations in hook_annotations exactly
+    """Every failure some event announced as enriched, and every failure in `due` (in steady state: each
+    archived one, the catch-up list having drained), has its API annotations in hook_annotations exactly
     once (as a multiset, in its result's partition); no other invocation has any there."""
     table = harness.read_annotations()
     rows = table.to_pylist() if table.num_columns else []
@@ -108,7 +134,7 @@ def _check_annotations(
         for event in events
         if event["detail"].get("enrichment", {}).get("status") == "enriched"
     }
-    for hook_result_id in enriched | set(archived):
+    for hook_result_id in enriched | set(archived) | due:
         item = truth.get(hook_result_id)
         if item is None:
             continue
@@ -195,9 +221,9 @@ def checkpoint_problems(
     region: str = REGION,
 ) -> tuple[int, list[str]]:
     """Invariant 3, read with the product's own store (the JSON and the known-ids object it names, checked
-    by SHA-256): the checkpoint is valid, closed (no intent, scan or outbox) and bounded (no more known ids
-    than the `near_top` results within the late-arrival window, plus pending ones). Returns the number of
-    known ids and the problems found."""
+    by SHA-256): the checkpoint is valid, closed (no intent, scan, outbox, or failure still due its
+    annotations) and bounded (no more known ids than the `near_top` results within the late-arrival window,
+    plus pending ones). Returns the number of known ids and the problems found."""
     add_code_to_path(spec or function_spec())
     from hook_archive.dal.checkpoint_store import S3CheckpointStore  # noqa: PLC0415
     from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix  # noqa: PLC0415
@@ -222,6 +248,8 @@ def checkpoint_problems(
         problems.append("a scan is still open")
     if checkpoint.outbox:
         problems.append(f"{len(checkpoint.outbox)} event(s) still in the outbox")
+    if checkpoint.annotations_due:
+        problems.append(f"{len(checkpoint.annotations_due)} failure(s) still due their annotations")
     # Bounded: only ids near the top are remembered, never the whole history.
     if len(checkpoint.known_ids) > near_top + len(checkpoint.pending):
         problems.append(f"{len(checkpoint.known_ids)} known ids for {near_top} results near the top")

@@ -806,7 +806,7 @@ def default_settings(**changes: Any) -> RunSettings:
         in_progress_timeout_ms=7_200_000,
         safety_margin_ms=60_000,
         enrich_failures=True,
-        max_enrichments=50,
+        max_enrichments=500,
         max_outbox=20_000,
         max_events=10_000,
     )

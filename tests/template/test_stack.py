@@ -218,6 +218,7 @@ def test_archiver_role_conditions_use_only_operators_and_keys_the_local_evaluato
 
 SERVICE_OF_ADAPTER = {
     "archive_writer.py": "s3",
+    "archive_ids.py": "s3",
     "checkpoint_store.py": "s3",
     "hook_results.py": "cloudformation",
     "event_publisher.py": "events",
@@ -632,7 +633,18 @@ def test_alarms_and_dashboard_read_metrics_the_handler_emits_in_its_namespace(st
         alarm["Properties"]["MetricName"]: alarm["Properties"]
         for alarm in stack.resources("AWS::CloudWatch::Alarm").values()
     }
-    assert set(alarms) == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible", "RunsSucceeded"}
+    assert set(alarms) == {
+        "Errors",
+        "Throttles",
+        "ApproximateNumberOfMessagesVisible",
+        "RunsSucceeded",
+        "AuditRepaired",
+    }
+    repaired = alarms["AuditRepaired"]  # any repair alarms; no audit that day is not a problem
+    assert repaired["Namespace"] == namespace
+    assert repaired["Dimensions"] == [{"Name": "service", "Value": service}]
+    assert (repaired["ComparisonOperator"], repaired["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert repaired["TreatMissingData"] == "notBreaching"
     no_success = alarms["RunsSucceeded"]
     assert no_success["Namespace"] == namespace
     assert no_success["Dimensions"] == [{"Name": "service", "Value": service}]

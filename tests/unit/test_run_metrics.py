@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from emulation.lambda_runtime import load_template
 from hook_archive.logic.run_metrics import (
+    AUDIT_REPAIRED,
     COLD_START,
     REPORT_METRICS,
     RUNS_FAILED,
@@ -51,9 +52,10 @@ def test_all_publishes_every_counter_of_the_report_with_its_value(report: RunRep
 
 
 @given(reports)
-def test_essential_publishes_only_runs_succeeded(report: RunReport) -> None:
+def test_essential_publishes_only_runs_succeeded_and_audit_repaired(report: RunReport) -> None:
     assert _named(completed_run_metrics(report, "essential")) == {
-        RUNS_SUCCEEDED: 0.0 if report.errors else 1.0
+        RUNS_SUCCEEDED: 0.0 if report.errors else 1.0,
+        AUDIT_REPAIRED: report.audit_repaired,
     }
 
 

@@ -11,6 +11,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
+from hook_archive.dal.archive_ids import S3ArchivedIds
 from hook_archive.dal.archive_writer import AnnotationSpool, ParquetSpool, S3ArchiveWriter
 from hook_archive.dal.checkpoint_store import S3CheckpointStore
 from hook_archive.dal.event_publisher import EventBridgePublisher
@@ -96,4 +97,11 @@ def build_dependencies(
         new_spool=new_spool,
         annotations=archive,
         new_annotation_spool=new_annotation_spool,
+        archived_ids=S3ArchivedIds(
+            bucket=config.archive_bucket,
+            archive_prefix=config.archive_prefix,
+            account_id=account_id,
+            region=config.region,
+            client=clients.s3,
+        ),
     )

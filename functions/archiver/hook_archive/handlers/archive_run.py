@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hook_archive.dal.aws_dependencies import AwsClients, build_dependencies
 from hook_archive.errors import ArchiverError, CheckpointConflictError, RunInProgressError
-from hook_archive.logic.archive_run import ArchiverDependencies, RunSettings, run_archive
+from hook_archive.logic.archive_run import ArchiverDependencies, run_archive
 from hook_archive.logic.run_metrics import (
     MetricPoint,
     captures_cold_start,
@@ -19,6 +19,7 @@ from hook_archive.logic.run_metrics import (
     failed_run_metrics,
     skipped_run_metrics,
 )
+from hook_archive.logic.run_settings import settings_for
 from hook_archive.models.config import ArchiverConfig
 from hook_archive.models.run_report import RunReport
 
@@ -36,23 +37,6 @@ CLIENTS = AwsClients.create(CONFIG)
 def account_from_context(context: LambdaContext) -> str:
     # arn:aws:lambda:<region>:<account>:function:<name>
     return context.invoked_function_arn.split(":")[4]
-
-
-def settings_for(config: ArchiverConfig, account_id: str) -> RunSettings:
-    return RunSettings(
-        bucket=config.archive_bucket,
-        archive_prefix=config.archive_prefix,
-        account_id=account_id,
-        region=config.region,
-        event_source=config.event_source,
-        late_window_ms=config.late_arrival_window_seconds * 1000,
-        in_progress_timeout_ms=config.in_progress_timeout_seconds * 1000,
-        safety_margin_ms=int(config.time_safety_margin_seconds * 1000),
-        enrich_failures=config.enrich_failures,
-        max_enrichments=config.max_enrichments_per_run,
-        max_outbox=config.max_event_outbox,
-        max_events=config.max_events_per_run,
-    )
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
@@ -28,6 +29,16 @@ from hook_archive.errors import (
     PaginationError,
     RunInProgressError,
 )
+from hook_archive.logic.annotation_catch_up import (
+    OVERFLOW,
+    as_result,
+    bounded,
+    due_for,
+    gave_up_reason,
+    is_permanent,
+    oldest_first,
+)
+from hook_archive.logic.audit import ArchivedIds, Audit, plan, run_audit
 from hook_archive.logic.failure_events import EventEnvelope, build_detail, enrichment_from_api, to_envelope
 from hook_archive.logic.partitioning import (
     annotation_key,
@@ -37,9 +48,9 @@ from hook_archive.logic.partitioning import (
     partition_date,
     s3_uri,
 )
-from hook_archive.logic.sweep import Sweep
+from hook_archive.logic.sweep import Sweep, SweepOutcome
 from hook_archive.models.annotation_schema import AnnotationRow, annotation_rows
-from hook_archive.models.checkpoint import Checkpoint, OutboxEntry, WriteIntent
+from hook_archive.models.checkpoint import AnnotationDue, AuditProgress, Checkpoint, OutboxEntry, WriteIntent
 from hook_archive.models.failure_event import DETAIL_TYPE, Enrichment
 from hook_archive.models.hook_result import HookResult
 from hook_archive.models.run_report import RunReport, SweepStats
@@ -132,6 +143,8 @@ class ArchiverDependencies:
     # archives no annotations (the in-memory tier's fakes of the results table only).
     annotations: AnnotationStore | None = None
     new_annotation_spool: Callable[[int], AnnotationSpool] | None = None
+    # The self-audit's reads of the archive's ids (logic/audit.py). Without it, a run never audits.
+    archived_ids: ArchivedIds | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,14 @@ class RunSettings:
     # A run that changed nothing still commits when the last commit is this old: `updated_at_ms` then tells
     # an idle archiver (no new results) from a stopped one, for fleet health. One PUT an hour.
     heartbeat_ms: int = 3_600_000
+    # The catch-up list of failures whose annotations are still due (logic/annotation_catch_up.py): its
+    # bound (one run at its event budget fits; 160 bytes of checkpoint JSON each), and how many passing
+    # errors (Throttling, 5xx) one failure may meet before the list gives up on it.
+    max_annotations_due: int = 10_000
+    max_enrichment_attempts: int = 5
+    # The self-audit (logic/audit.py): every this long (0: never), and forced by `verify --repair`.
+    audit_interval_ms: int = 0
+    audit_forced: bool = False
 
 
 @dataclass
@@ -168,6 +189,12 @@ class _Run:
     deadline_ms: int
     report: RunReport
     failures: list[_Failure] = field(default_factory=list)
+    # GetHookResult, shared by this run's failures and the catch-up list: calls made, the current streak of
+    # errors and its last code, and the failures whose own call failed.
+    enrichment_calls: int = 0
+    enrichment_errors: int = 0
+    last_enrichment_error: str | None = None
+    enrichment_refused: set[str] = field(default_factory=set)
 
     def time_left_for_paging(self) -> bool:
         return self.clock_ms() < self.deadline_ms - self.settings.safety_margin_ms
@@ -202,10 +229,19 @@ def run_archive(
         for result in outcome.abandoned:
             _spool(run, spool, result, sequence + 1, started_ms)
         _copy_stats(run.report, sweep)
+        outcome, audit_state = _audit(
+            run, checkpoint, outcome, spool, sequence=sequence + 1, now_ms=started_ms
+        )
         # Enriched before the intent: the annotation objects' keys are part of it, like the results'.
         enrichments = _enrich(run)
-        if annotation_spool is not None:
-            _spool_annotations(run, annotation_spool, enrichments, annotated_ids, sequence + 1)
+        annotations_due = _annotate(
+            run,
+            checkpoint,
+            enrichments,
+            annotation_spool,
+            already_annotated=annotated_ids,
+            sequence=sequence + 1,
+        )
         annotation_keys = annotation_spool.keys if annotation_spool is not None else []
         if spool.keys or annotation_keys or orphans:
             sequence += 1
@@ -223,7 +259,13 @@ def run_archive(
             )
         outbox = _publish(run, checkpoint.outbox, started_ms, enrichments)
         new_checkpoint = outcome.applied_to(checkpoint).model_copy(
-            update={"sequence": sequence, "outbox": outbox, "intent": None}
+            update={
+                "sequence": sequence,
+                "outbox": outbox,
+                "annotations_due": annotations_due,
+                "intent": None,
+                "audit": audit_state,
+            }
         )
         heartbeat_due = clock() - (checkpoint.updated_at_ms or 0) >= settings.heartbeat_ms
         if new_checkpoint != checkpoint or etag is None or heartbeat_due:
@@ -332,6 +374,55 @@ def _scan(
     finally:
         pages.close()
     return sweep, True, None, None
+
+
+def _audit(
+    run: _Run,
+    checkpoint: Checkpoint,
+    outcome: SweepOutcome,
+    spool: ArchiveSpool,
+    *,
+    sequence: int,
+    now_ms: int,
+) -> tuple[SweepOutcome, AuditProgress | None]:
+    """The self-audit's share of this run, when due and the scan is complete (during a backfill the scan
+    itself reads everything). What it finds joins this run's rows and archived ids (logic/audit.py)."""
+    settings, report = run.settings, run.report
+    archived_ids = run.deps.archived_ids
+    audit_plan = plan(
+        checkpoint.audit, now_ms=now_ms, interval_ms=settings.audit_interval_ms, forced=settings.audit_forced
+    )
+    if not audit_plan.due or archived_ids is None or not outcome.complete or report.status != "complete":
+        return outcome, audit_plan.state
+    audit = Audit(
+        archived_ids,
+        now_ms=now_ms,
+        late_window_ms=settings.late_window_ms,
+        handled=lambda result_id: result_id in outcome.archived or result_id in outcome.pending,
+    )
+    result = run_audit(
+        audit,
+        audit_plan,
+        run.deps.hook_results.pages,
+        interval_ms=settings.audit_interval_ms,
+        may_continue=lambda: (
+            run.time_left_for_paging() and len(run.failures) + len(checkpoint.outbox) < settings.max_events
+        ),
+        archive=lambda missing: _spool(run, spool, missing, sequence, now_ms),
+    )
+    report.audit_pages = audit.pages
+    report.audit_objects_read = audit.objects_read
+    report.audit_repaired = len(audit.repaired)
+    report.audit_completed = result.completed
+    report.archived += len(audit.repaired)
+    if result.error is not None:
+        report.errors.append(f"self-audit stopped: {result.error}")
+    if audit.repaired:
+        logger.warning(
+            "self-audit archived results missing from the archive",
+            extra={"audit_repaired": len(audit.repaired), "hook_result_ids": sorted(audit.repaired)[:100]},
+        )
+    return replace(outcome, archived={**outcome.archived, **audit.repaired}), result.state
 
 
 def _parse(report: RunReport, raw_page: list[Mapping[str, Any]]) -> Iterator[HookResult]:
@@ -469,6 +560,30 @@ def _adopt_annotations(
     return annotated
 
 
+def _annotate(
+    run: _Run,
+    checkpoint: Checkpoint,
+    enrichments: Mapping[str, Enrichment],
+    annotation_spool: AnnotationSpool | None,
+    *,
+    already_annotated: set[str],
+    sequence: int,
+) -> list[AnnotationDue]:
+    """Spool this run's annotations and the catch-up list's; return the new list. A run that cannot write
+    annotations keeps the list as it is."""
+    if annotation_spool is None:
+        return list(checkpoint.annotations_due)
+    _spool_annotations(run, annotation_spool, enrichments, already_annotated, sequence)
+    return _catch_up(
+        run,
+        checkpoint.annotations_due,
+        enrichments,
+        annotation_spool,
+        already_annotated=already_annotated,
+        sequence=sequence,
+    )
+
+
 def _spool_annotations(
     run: _Run,
     annotation_spool: AnnotationSpool,
@@ -478,58 +593,179 @@ def _spool_annotations(
 ) -> None:
     """The annotations of this run's enriched failures, in their result's partition of the annotations
     table; an id whose rows a dead run left (adopted) is not added twice."""
-    settings = run.settings
     for failure in run.failures:
-        result_id = failure.result.hook_result_id
-        enrichment = enrichments.get(result_id)
-        if enrichment is None or result_id in already_annotated:
-            continue
-        rows = annotation_rows(failure.result, enrichment)
-        if not rows:
-            continue
-        already_annotated.add(result_id)  # a result spooled twice (adopted, then seen) is annotated once
-        key = annotation_key(
-            settings.archive_prefix,
-            key_partition_date(failure.key),
-            account_id=settings.account_id,
-            region=settings.region,
-            sequence=sequence,
-        )
-        for row in rows:
-            annotation_spool.add(key, row)
+        enrichment = enrichments.get(failure.result.hook_result_id)
+        if enrichment is not None:
+            _spool_rows(
+                run,
+                annotation_spool,
+                failure.result,
+                enrichment,
+                day=key_partition_date(failure.key),
+                already_annotated=already_annotated,
+                sequence=sequence,
+            )
+
+
+def _spool_rows(
+    run: _Run,
+    annotation_spool: AnnotationSpool,
+    result: HookResult,
+    enrichment: Enrichment,
+    *,
+    day: date,
+    already_annotated: set[str],
+    sequence: int,
+) -> None:
+    if result.hook_result_id in already_annotated:
+        return
+    rows = annotation_rows(result, enrichment)
+    if not rows:
+        return
+    # A result spooled twice (adopted, then seen) is annotated once.
+    already_annotated.add(result.hook_result_id)
+    settings = run.settings
+    key = annotation_key(
+        settings.archive_prefix,
+        day,
+        account_id=settings.account_id,
+        region=settings.region,
+        sequence=sequence,
+    )
+    for row in rows:
+        annotation_spool.add(key, row)
+
+
+def _may_enrich(run: _Run) -> bool:
+    return run.enrichment_calls < run.settings.max_enrichments and run.time_left_for_paging()
+
+
+def _get_hook_result(run: _Run, hook_result_id: str) -> Mapping[str, Any]:
+    """One GetHookResult call, counted against the run's bound; errors extend the streak that stops asking."""
+    run.enrichment_calls += 1
+    try:
+        response = run.deps.hook_results.get_hook_result(hook_result_id)
+    except HookResultsError as error:
+        run.enrichment_errors += 1
+        run.last_enrichment_error = error.error_code
+        raise
+    run.enrichment_errors = 0
+    return response
 
 
 def _enrich(run: _Run) -> dict[str, Enrichment]:
     settings = run.settings
     run.report.failures = len(run.failures)
     enrichments: dict[str, Enrichment] = {}
-    consecutive_errors = 0
-    last_code: str | None = None
     for failure in run.failures:
         result_id = failure.result.hook_result_id
         if not settings.enrich_failures:
             enrichments[result_id] = Enrichment(status="disabled")
-        elif consecutive_errors >= _MAX_CONSECUTIVE_ENRICHMENT_ERRORS:
+        elif run.enrichment_errors >= _MAX_CONSECUTIVE_ENRICHMENT_ERRORS:
             # The API keeps refusing (often a KMS key the role cannot use): stop spending calls on it.
-            enrichments[result_id] = Enrichment(status="unavailable", error_code=last_code)
-        elif run.report.enriched + run.report.enrichment_unavailable >= settings.max_enrichments or (
-            not run.time_left_for_paging()
-        ):
+            enrichments[result_id] = Enrichment(status="unavailable", error_code=run.last_enrichment_error)
+        elif not _may_enrich(run):
             enrichments[result_id] = Enrichment(status="skipped_run_limit")
             continue
         else:
             try:
-                enrichments[result_id] = enrichment_from_api(run.deps.hook_results.get_hook_result(result_id))
+                enrichments[result_id] = enrichment_from_api(_get_hook_result(run, result_id))
                 run.report.enriched += 1
-                consecutive_errors = 0
                 continue
             except HookResultsError as error:
-                consecutive_errors += 1
-                last_code = error.error_code
+                run.enrichment_refused.add(result_id)
                 enrichments[result_id] = Enrichment(status="unavailable", error_code=error.error_code)
         if enrichments[result_id].status == "unavailable":
             run.report.enrichment_unavailable += 1
     return enrichments
+
+
+def _catch_up(
+    run: _Run,
+    listed: Sequence[AnnotationDue],
+    enrichments: Mapping[str, Enrichment],
+    annotation_spool: AnnotationSpool,
+    *,
+    already_annotated: set[str],
+    sequence: int,
+) -> list[AnnotationDue]:
+    """Fetch the annotations of earlier runs' failures (oldest first) with the calls this run's own left,
+    spool their rows under this run's intent, and return the new catch-up list: what is still due, then
+    this run's failures whose annotations could not be fetched now. Never blocks the run: it only spends
+    what remains of the enrichment bound and the time budget."""
+    report = run.report
+    own = {failure.result.hook_result_id for failure in run.failures}
+    kept: list[AnnotationDue] = []
+    for item in oldest_first(listed):
+        if item.hook_result_id in already_annotated or item.hook_result_id in own:
+            continue  # a dead run wrote them (adopted), or this run handles it as its own failure
+        if (
+            not run.settings.enrich_failures
+            or run.enrichment_errors >= _MAX_CONSECUTIVE_ENRICHMENT_ERRORS
+            or not _may_enrich(run)
+        ):
+            kept.append(item)
+            continue
+        try:
+            enrichment = enrichment_from_api(_get_hook_result(run, item.hook_result_id))
+        except HookResultsError as error:
+            retried = item.model_copy(update={"attempts": item.attempts + 1})
+            if is_permanent(error.error_code):
+                _annotations_lost(report, error.error_code or "unknown")
+            elif retried.attempts >= run.settings.max_enrichment_attempts:
+                _annotations_lost(report, gave_up_reason(error.error_code))
+            else:
+                kept.append(retried)
+            continue
+        _spool_rows(
+            run,
+            annotation_spool,
+            as_result(item),
+            enrichment,
+            day=date.fromisoformat(item.dt),
+            already_annotated=already_annotated,
+            sequence=sequence,
+        )
+        report.annotations_caught_up += 1
+    added = _deferred_annotations(run, enrichments, already_annotated)
+    report.annotations_deferred = len(added)
+    due, overflow = bounded(kept, added, limit=run.settings.max_annotations_due)
+    for item in overflow:
+        report.annotations_overflowed += 1
+        _annotations_lost(report, OVERFLOW)
+        # In the error log with its partition: a GetHookResult by hand can still fetch it for 90 days.
+        logger.error("annotations not archived: the catch-up list is full", extra=item.model_dump())
+    report.annotations_pending = len(due)
+    return due
+
+
+def _deferred_annotations(
+    run: _Run, enrichments: Mapping[str, Enrichment], already_annotated: set[str]
+) -> list[AnnotationDue]:
+    """This run's failures whose annotations a later run fetches: those past the bound or the time budget,
+    and those refused for a passing reason. A permanent refusal is counted here, by its code."""
+    added: list[AnnotationDue] = []
+    for failure in run.failures:
+        result_id = failure.result.hook_result_id
+        enrichment = enrichments.get(result_id)
+        if enrichment is None or result_id in already_annotated:
+            continue
+        day = key_partition_date(failure.key)
+        if enrichment.status == "skipped_run_limit":
+            added.append(due_for(failure.result, dt=day))
+        elif enrichment.status == "unavailable":
+            if is_permanent(enrichment.error_code):
+                _annotations_lost(run.report, enrichment.error_code or "unknown")
+            else:  # asked and refused, or not asked once the API kept refusing for a passing reason
+                attempts = 1 if result_id in run.enrichment_refused else 0
+                added.append(due_for(failure.result, dt=day, attempts=attempts))
+    return added
+
+
+def _annotations_lost(report: RunReport, reason: str) -> None:
+    report.annotations_unavailable += 1
+    reasons = report.annotations_unavailable_reasons
+    reasons[reason] = reasons.get(reason, 0) + 1
 
 
 def _publish(

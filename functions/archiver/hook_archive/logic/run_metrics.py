@@ -15,6 +15,7 @@ MetricUnitName = Literal["Count", "Bytes", "Milliseconds"]
 RUNS_SUCCEEDED = "RunsSucceeded"
 RUNS_FAILED = "RunsFailed"
 RUNS_SKIPPED = "RunsSkipped"
+AUDIT_REPAIRED = "AuditRepaired"  # results the self-audit archived: the scan missed them (logic/audit.py)
 COLD_START = "ColdStart"  # published by Powertools itself, with a function_name dimension of its own
 
 
@@ -44,14 +45,21 @@ REPORT_METRICS: tuple[_ReportMetric, ...] = (
     _ReportMetric("EventsPublished", "Count", "events_published"),
     _ReportMetric("EventsFailed", "Count", "events_failed"),
     _ReportMetric("EventsDeferred", "Count", "events_deferred"),
+    # Enrichment coverage: failures whose annotations still wait on the catch-up list, and those whose
+    # annotations will never be archived (not found, access denied, given up, overflow; by reason in the log).
+    _ReportMetric("AnnotationsPending", "Count", "annotations_pending"),
+    _ReportMetric("AnnotationsUnavailable", "Count", "annotations_unavailable"),
     _ReportMetric("ObjectsWritten", "Count", "objects_written"),
     _ReportMetric("BytesWritten", "Bytes", "bytes_written"),
     _ReportMetric("RunDuration", "Milliseconds", "duration_ms"),
+    _ReportMetric(AUDIT_REPAIRED, "Count", "audit_repaired"),
 )
 
-# What template.yaml's NoSuccessfulRunAlarm reads. Failed and throttled invocations are alarmed on through
-# AWS/Lambda's own Errors and Throttles, which cost nothing.
-ESSENTIAL: frozenset[str] = frozenset({RUNS_SUCCEEDED})
+# What template.yaml's alarms read: NoSuccessfulRunAlarm and AuditRepairedAlarm. Failed and throttled
+# invocations are alarmed on through AWS/Lambda's own Errors and Throttles, which cost nothing. AuditRepaired
+# costs a member one more custom metric, but an alarm on a metric its archiver does not publish would never
+# fire, and a repaired result is the one sign that results reach the API later than the scan can see.
+ESSENTIAL: frozenset[str] = frozenset({RUNS_SUCCEEDED, AUDIT_REPAIRED})
 
 
 def metric_names(level: MetricsLevel) -> frozenset[str]:

@@ -43,6 +43,20 @@ class OutboxEntry(BaseModel):
     attempts: int = Field(ge=0)  # 0: deferred for lack of time, never tried
 
 
+class AnnotationDue(BaseModel):
+    """A failure archived without its annotations (its run had spent its GetHookResult budget or time, or
+    the call was throttled): a later run fetches them and writes its rows to hook_annotations. It carries
+    what annotation_rows needs, and dt, the partition its row is in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hook_result_id: str
+    type_name: str | None = None
+    dt: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    invoked_at_ms: int | None = None  # oldest first: the API forgets a result 90 days after it
+    attempts: int = Field(default=0, ge=0)  # GetHookResult calls that failed for a passing reason
+
+
 class ScanProgress(BaseModel):
     """A scan cut short by the time budget: the next run resumes it from next_token instead of the top,
     so a backfill longer than one invocation still finishes."""
@@ -54,6 +68,25 @@ class ScanProgress(BaseModel):
     out_of_order: bool
     last_ms: int | None = None
     max_ms: int | None = None
+
+
+class AuditProgress(BaseModel):
+    """The daily self-audit (logic/audit.py): when the next one is due, when one last reached the end of the
+    listing, and where an audit cut short by the time budget resumes. Absent in checkpoints written before
+    the audit existed: the first run that audits starts the clock."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    next_due_ms: int
+    last_completed_ms: int | None = None
+    started_ms: int | None = None  # when the audit in progress began (None: none in progress)
+    next_token: str | None = None  # where it resumes (None: from the top)
+    pages: int = Field(default=0, ge=0)  # read so far by the audit in progress
+    repaired: int = Field(default=0, ge=0)  # archived so far by the audit in progress
+
+    @property
+    def in_progress(self) -> bool:
+        return self.started_ms is not None
 
 
 class WriteIntent(BaseModel):
@@ -94,7 +127,10 @@ class Checkpoint(BaseModel):
     known_ids_object: KnownIdsObject | None = None
     pending: dict[str, PendingInvocation] = Field(default_factory=dict)
     outbox: list[OutboxEntry] = Field(default_factory=list)
+    # Failures whose annotations are still to be archived (absent before the catch-up list existed).
+    annotations_due: list[AnnotationDue] = Field(default_factory=list)
     scan: ScanProgress | None = None
+    audit: AuditProgress | None = None
     intent: WriteIntent | None = None
     updated_at_ms: int | None = None
 

@@ -40,6 +40,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "API_READ_TIMEOUT_SECONDS": "api_read_timeout_seconds",
     "SPOOL_ROWS_PER_ROW_GROUP": "spool_rows_per_row_group",
     "METRICS_LEVEL": "metrics_level",
+    "AUDIT_INTERVAL_HOURS": "audit_interval_hours",
 }
 
 
@@ -60,7 +61,16 @@ class ArchiverConfig(BaseModel):
     # Paging stops this long before the Lambda deadline, leaving time to write, publish and commit.
     time_safety_margin_seconds: float = Field(default=60.0, ge=0.0, le=600.0)
     enrich_failures: bool = True
-    max_enrichments_per_run: int = Field(default=50, ge=0, le=10_000)
+    max_enrichments_per_run: int = Field(
+        default=500,
+        ge=0,
+        le=10_000,
+        description="GetHookResult calls a run makes: its own failures first, then the catch-up list of "
+        "earlier runs' failures (oldest first), so that in steady state every failure's annotations are "
+        "archived. 500 calls take about 26 s at 50 ms a call (a ninth of a run's 240 s paging budget) and "
+        "drain a 10,000-failure burst in 20 runs (100 minutes at the default schedule): docs/design.md, "
+        "'Enrichment coverage'.",
+    )
     max_pages_per_run: int = Field(default=200_000, ge=1)
     max_event_outbox: int = Field(default=20_000, ge=0, le=100_000)
     # Paging stops once a run has this many failures to announce, so publishing fits in the run too.
@@ -73,6 +83,9 @@ class ArchiverConfig(BaseModel):
     # A single account keeps every metric (its dashboard charts them); an Organization's members publish
     # the essential one, and fleet health watches them centrally.
     metrics_level: MetricsLevel = "all"
+    # The self-audit (logic/audit.py): every this many hours a run also pages the whole listing and archives
+    # what the archive lacks (a result that appeared after the late-arrival window). 0 turns it off.
+    audit_interval_hours: int = Field(default=24, ge=0, le=90 * 24)
 
     @model_validator(mode="after")
     def _outbox_holds_a_run(self) -> ArchiverConfig:

@@ -47,9 +47,23 @@ class RunReport(SweepStats):
     enrichment_unavailable: int = 0
     annotations_archived: int = 0  # rows written to the annotations table, adopted ones included
     annotations_adopted: int = 0  # of those, rows a dead run had written and this run kept
+    # The catch-up list (Checkpoint.annotations_due): failures whose annotations a later run archives.
+    annotations_caught_up: int = 0  # listed failures whose annotations this run fetched (and wrote, if any)
+    annotations_deferred: int = 0  # this run's failures left for the list (bound, time, throttled)
+    annotations_pending: int = 0  # on the list after this run (deferred ones that fit included)
+    annotations_overflowed: int = 0  # not put on the list, which was full: never archived (logged)
+    # Failures whose annotations will never be archived, overflow included; by reason in the next field.
+    annotations_unavailable: int = 0
+    # Error code (HookResultNotFound: aged out; AccessDenied: often kms:Decrypt), "<code> (gave up)" after
+    # the attempts bound for a passing error, or "overflow".
+    annotations_unavailable_reasons: dict[str, int] = field(default_factory=dict)
     objects_written: int = 0
     bytes_written: int = 0
     orphans_deleted: int = 0
+    audit_pages: int = 0  # ListHookResults pages the self-audit read in this run (0: no audit this run)
+    audit_objects_read: int = 0  # archive objects whose hook_result_id column it read
+    audit_repaired: int = 0  # results it found missing from the archive and archived (counted in archived)
+    audit_completed: bool = False  # it reached the end of the listing in this run
     partitions: dict[str, int] = field(default_factory=dict)
     checkpoint_committed: bool = False
     sequence: int = 0

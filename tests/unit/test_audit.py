@@ -1,0 +1,233 @@
+"""The self-audit's pure rules (logic/audit.py): when it is due, which listed results it repairs, how it
+keeps its place across runs, and its setting and checkpoint field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+import pytest
+
+from hook_archive.errors import ArchiveWriteError, ConfigError, HookResultsError
+from hook_archive.logic.audit import Audit, AuditPlan, Pages, plan, run_audit
+from hook_archive.models.checkpoint import AuditProgress, Checkpoint
+from hook_archive.models.config import ArchiverConfig
+from hook_archive.models.hook_result import IN_PROGRESS, HookResult, utc_date
+from tests.functional.fakes import api_summary
+from tests.unit.factories import BASE_MS, DAY_MS, hook_result
+
+LATE_MS = 900_000
+NOW_MS = BASE_MS + DAY_MS
+HOUR_MS = 3_600_000
+PAGE_1, PAGE_2 = "p1", "p2"  # the tokens listing() hands out
+
+
+class ArchiveDays:
+    """The archive's ids per day, counting the reads."""
+
+    def __init__(self, archived: Iterable[HookResult] = (), *, fail: bool = False) -> None:
+        self.ids: dict[date, set[str]] = {}
+        for result in archived:
+            assert result.invoked_at_ms is not None
+            self.ids.setdefault(utc_date(result.invoked_at_ms), set()).add(result.hook_result_id)
+        self.reads: list[date] = []
+        self.fail = fail
+
+    def ids_of_days(self, days: Iterable[date]) -> tuple[dict[date, frozenset[str]], int]:
+        if self.fail:
+            raise ArchiveWriteError("reading the archive failed: AccessDenied")
+        wanted = list(days)
+        self.reads.extend(wanted)
+        return {day: frozenset(self.ids.get(day, set())) for day in wanted}, len(wanted)
+
+
+def listing(*pages: list[HookResult]) -> Any:
+    """pages_from(token) over fixed pages; tokens are "p<n>"; records which tokens were asked for."""
+    asked: list[str | None] = []
+
+    def pages_from(token: str | None) -> Pages:
+        asked.append(token)
+        start = 0 if token is None else int(token[1:])
+        for index in range(start, len(pages)):
+            following = f"p{index + 1}" if index + 1 < len(pages) else None
+            yield [api_summary(result) for result in pages[index]], following
+
+    pages_from.asked = asked  # type: ignore[attr-defined]
+    return pages_from
+
+
+def new_audit(archive: ArchiveDays, handled: Iterable[str] = ()) -> Audit:
+    done = set(handled)
+    return Audit(archive, now_ms=NOW_MS, late_window_ms=LATE_MS, handled=lambda result_id: result_id in done)
+
+
+def old(number: int, *, status: str = "HOOK_COMPLETE_SUCCEEDED") -> HookResult:
+    return hook_result(number, invoked_at_ms=BASE_MS + number * 1000, status=status)
+
+
+# -- when
+
+
+def test_the_first_run_that_may_audit_only_starts_the_clock() -> None:
+    decided = plan(None, now_ms=NOW_MS, interval_ms=24 * HOUR_MS, forced=False)
+    assert decided == AuditPlan(
+        due=False, resume=False, state=AuditProgress(next_due_ms=NOW_MS + 24 * HOUR_MS)
+    )
+
+
+def test_an_audit_is_due_at_its_time_and_not_a_millisecond_before() -> None:
+    state = AuditProgress(next_due_ms=NOW_MS)
+    assert plan(state, now_ms=NOW_MS, interval_ms=HOUR_MS, forced=False).due
+    assert not plan(state, now_ms=NOW_MS - 1, interval_ms=HOUR_MS, forced=False).due
+
+
+def test_an_audit_in_progress_continues_and_zero_turns_the_audit_off() -> None:
+    running = AuditProgress(next_due_ms=NOW_MS + DAY_MS, started_ms=NOW_MS, next_token=PAGE_2)
+    assert plan(running, now_ms=NOW_MS, interval_ms=HOUR_MS, forced=False) == AuditPlan(True, True, running)
+    assert not plan(running, now_ms=NOW_MS, interval_ms=0, forced=False).due
+    assert not plan(None, now_ms=NOW_MS, interval_ms=0, forced=False).due
+
+
+def test_a_forced_audit_starts_from_the_top_whatever_the_state() -> None:
+    running = AuditProgress(next_due_ms=NOW_MS + DAY_MS, started_ms=NOW_MS, next_token=PAGE_2)
+    for state in (None, running, AuditProgress(next_due_ms=NOW_MS + DAY_MS)):
+        decided = plan(state, now_ms=NOW_MS, interval_ms=0, forced=True)
+        assert (decided.due, decided.resume) == (True, False)
+
+
+# -- what
+
+
+def test_repaired_are_finished_older_than_the_window_absent_from_the_archive_and_not_this_runs() -> None:
+    archived = old(1)
+    missing = old(2)
+    in_progress = old(3, status=IN_PROGRESS)
+    too_recent = hook_result(4, invoked_at_ms=NOW_MS - LATE_MS + 1)
+    just_due = hook_result(5, invoked_at_ms=NOW_MS - LATE_MS)
+    this_runs = old(6)
+    undated = hook_result(7, invoked_at_ms=None)
+    audit = new_audit(ArchiveDays([archived]), handled=[this_runs.hook_result_id])
+    found = audit.missing([archived, missing, in_progress, too_recent, just_due, this_runs, undated, missing])
+    assert [result.hook_result_id for result in found] == [missing.hook_result_id, just_due.hook_result_id]
+    # and a result repaired once is not repaired again by a later page.
+    assert audit.missing([missing]) == []
+
+
+def test_each_day_of_the_archive_is_read_once_per_run_and_only_for_days_with_candidates() -> None:
+    archive = ArchiveDays([old(1)])
+    audit = new_audit(archive)
+    audit.missing([old(1), old(2)])
+    audit.missing([old(3), hook_result(9, invoked_at_ms=NOW_MS)])  # same day again; one too recent
+    assert archive.reads == [utc_date(BASE_MS)]
+    assert audit.objects_read == 1
+
+
+# -- how far
+
+
+def test_an_audit_that_reaches_the_end_is_completed_and_due_again_an_interval_later() -> None:
+    pages_from = listing([old(1), old(2)], [old(3)])
+    audit = new_audit(ArchiveDays([old(1), old(3)]))
+    repaired: list[HookResult] = []
+    decided = plan(AuditProgress(next_due_ms=NOW_MS), now_ms=NOW_MS, interval_ms=DAY_MS, forced=False)
+    outcome = run_audit(
+        audit, decided, pages_from, interval_ms=DAY_MS, may_continue=lambda: True, archive=repaired.append
+    )
+    assert outcome.completed
+    assert outcome.error is None
+    assert outcome.state == AuditProgress(next_due_ms=NOW_MS + DAY_MS, last_completed_ms=NOW_MS)
+    assert [result.hook_result_id for result in repaired] == [old(2).hook_result_id]
+    assert audit.pages == 2
+
+
+def test_an_audit_cut_short_keeps_its_token_and_the_next_run_resumes_there() -> None:
+    pages = ([old(1)], [old(2)], [old(3)])
+    budget = iter([True, False])
+    first = new_audit(ArchiveDays())
+    decided = plan(AuditProgress(next_due_ms=NOW_MS), now_ms=NOW_MS, interval_ms=DAY_MS, forced=False)
+    cut = run_audit(
+        first,
+        decided,
+        listing(*pages),
+        interval_ms=DAY_MS,
+        may_continue=lambda: next(budget),
+        archive=lambda _r: None,
+    )
+    assert not cut.completed
+    assert cut.state == AuditProgress(
+        next_due_ms=NOW_MS, started_ms=NOW_MS, next_token=PAGE_1, pages=1, repaired=1
+    )
+    # Given that state, the next run resumes from p1 and completes.
+    later = Audit(ArchiveDays(), now_ms=NOW_MS + 300_000, late_window_ms=LATE_MS, handled=lambda _id: False)
+    resumed = plan(cut.state, now_ms=NOW_MS + 300_000, interval_ms=DAY_MS, forced=False)
+    pages_from = listing(*pages)
+    done = run_audit(
+        later, resumed, pages_from, interval_ms=DAY_MS, may_continue=lambda: True, archive=lambda _r: None
+    )
+    assert pages_from.asked == ["p1"]
+    assert done.completed
+    assert later.pages == 2
+    assert done.state == AuditProgress(
+        next_due_ms=NOW_MS + 300_000 + DAY_MS, last_completed_ms=NOW_MS + 300_000
+    )
+
+
+def test_a_refused_token_restarts_the_audit_from_the_top_and_other_api_errors_keep_the_place() -> None:
+    def failing(code: str) -> Any:
+        def pages_from(token: str | None) -> Pages:
+            yield [api_summary(old(1))], "p1"
+            raise HookResultsError("ListHookResults failed", error_code=code)
+
+        return pages_from
+
+    decided = plan(AuditProgress(next_due_ms=NOW_MS), now_ms=NOW_MS, interval_ms=DAY_MS, forced=False)
+    for code, token in (("ValidationError", None), ("Throttling", "p1")):
+        outcome = run_audit(
+            new_audit(ArchiveDays([old(1)])),
+            decided,
+            failing(code),
+            interval_ms=DAY_MS,
+            may_continue=lambda: True,
+            archive=lambda _r: None,
+        )
+        assert isinstance(outcome.error, HookResultsError)
+        assert outcome.state is not None
+        assert outcome.state.in_progress
+        assert outcome.state.next_token == token
+
+
+def test_a_failed_archive_read_leaves_the_page_undone_and_repairs_nothing_from_it() -> None:
+    decided = plan(AuditProgress(next_due_ms=NOW_MS), now_ms=NOW_MS, interval_ms=DAY_MS, forced=False)
+    repaired: list[HookResult] = []
+    outcome = run_audit(
+        new_audit(ArchiveDays(fail=True)),
+        decided,
+        listing([old(1)], [old(2)]),
+        interval_ms=DAY_MS,
+        may_continue=lambda: True,
+        archive=repaired.append,
+    )
+    assert isinstance(outcome.error, ArchiveWriteError)
+    assert repaired == []
+    assert outcome.state == AuditProgress(next_due_ms=NOW_MS)  # never got going: still due
+
+
+# -- setting and checkpoint
+
+
+def test_audit_interval_hours_defaults_to_a_day_and_a_bad_value_names_the_variable() -> None:
+    base: Mapping[str, str] = {"AWS_REGION": "us-east-1", "ARCHIVE_BUCKET": "archive-bucket"}
+    assert ArchiverConfig.from_environ(base).audit_interval_hours == 24
+    assert ArchiverConfig.from_environ({**base, "AUDIT_INTERVAL_HOURS": "0"}).audit_interval_hours == 0
+    for bad in ("-1", "daily", str(90 * 24 + 1)):
+        with pytest.raises(ConfigError, match="AUDIT_INTERVAL_HOURS"):
+            ArchiverConfig.from_environ({**base, "AUDIT_INTERVAL_HOURS": bad})
+
+
+def test_a_checkpoint_written_before_the_audit_reads_without_one_and_round_trips_with_one() -> None:
+    before = b'{"format": "cfn-hook-archive/checkpoint", "version": 2, "account_id": "1", "region": "r"}'
+    assert Checkpoint.from_json_bytes(before, where="test").audit is None
+    running = AuditProgress(next_due_ms=1, started_ms=2, next_token=PAGE_1, pages=3, repaired=4)
+    checkpoint = Checkpoint.initial(account_id="1", region="r").model_copy(update={"audit": running})
+    assert Checkpoint.from_json_bytes(checkpoint.to_json_bytes(), where="test").audit == running
