@@ -41,6 +41,7 @@ from hook_archive_cli.errors import (
 from hook_archive_cli.event_replays import put_replays
 from hook_archive_cli.local_archive import LocalArchive, QueryResult
 from hook_archive_cli.progress import Progress
+from hook_archive_cli.repair import RepairOutcome, repair
 from hook_archive_cli.status import (
     RETENTION_MS,
     StatusReport,
@@ -89,7 +90,14 @@ archive's Parquet for the same days, then report per day: finished results older
 late-arrival window that the archive lacks (missing), ids archived more than once (duplicates),
 and archived fields that differ from the API (mismatches). Results still in progress, results
 inside the late-arrival window and archived rows the API no longer lists are counted, not faulted.
-Read-only.
+Read-only, unless --repair.
+
+--repair first makes the archiver's own run, in this process, with your credentials, for your
+account and region, with its self-audit forced: what the archive lacks is archived under the
+run's write intent and lease, and committed with the checkpoint's conditional write, as the
+scheduled archiver does (failure events of repaired failures are published too); then verify
+reports on the result. It needs what the archiver's role has. Exit 4: a scheduled run holds the
+checkpoint lease (or committed first); nothing was changed, try again in a few minutes.
 
 {LOCATION_HELP}
 
@@ -176,11 +184,46 @@ def build_status(args: argparse.Namespace, *, clock: Clock) -> StatusReport:
 
 def run_verify(args: argparse.Namespace, *, clock: Clock = _now_ms) -> int:
     try:
+        repaired = build_repair(args, clock=clock) if args.repair else None
         report = build_verify(args, clock=clock)
     except CliError as error:
         return _fail("verify", error)
-    print(render.as_json(report.as_json()) if args.json else render.verify_table(report))
-    return EXIT_OK if report.ok else EXIT_FINDINGS
+    if repaired is None:
+        print(render.as_json(report.as_json()) if args.json else render.verify_table(report))
+        return EXIT_OK if report.ok else EXIT_FINDINGS
+    if args.json:
+        print(render.as_json({**report.as_json(), "repair": repaired.as_json()}))
+    else:
+        print("\n".join([*repaired.summary_lines(), "", render.verify_table(report)]))
+    for problem in repaired.errors:
+        print(f"cfn-hook-archive verify --repair: {problem}", file=sys.stderr)
+    return EXIT_OK if report.ok and not repaired.errors else EXIT_FINDINGS
+
+
+def build_repair(args: argparse.Namespace, *, clock: Clock) -> RepairOutcome:
+    """The archiver's own run, with the audit forced, for the caller's account and region (repair.py)."""
+    if args.late_window_seconds < 0:
+        raise UsageError("--late-window-seconds must not be negative")
+    session, region = open_session(profile=args.profile, region=args.region)
+    progress = Progress(json_output=args.json)
+    location = resolve_location(args, session, progress)
+    account_id = read_caller_account(session)
+    event_bus = args.event_bus
+    if event_bus is None:
+        outputs = read_stack_outputs(session, args.stack) if args.stack else {}
+        event_bus = outputs.get("EventBusName") or "default"
+    with progress.step(f"Repairing {location.uri}: an archiving run with the self-audit") as step:
+        return repair(
+            session,
+            location,
+            account_id=account_id,
+            region=region,
+            late_window_seconds=args.late_window_seconds,
+            event_bus=event_bus,
+            event_source=args.event_source,
+            clock_ms=clock,
+            on_run=lambda number: step.update(f"Repairing {location.uri}: archiving run {number}"),
+        )
 
 
 def _days(since: date, until: date) -> list[date]:
@@ -462,6 +505,25 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=DEFAULT_LATE_WINDOW_SECONDS,
         help="the archiver's LATE_ARRIVAL_WINDOW_SECONDS: newer results may not be archived yet "
         f"(default: {DEFAULT_LATE_WINDOW_SECONDS})",
+    )
+    repairing = verify.add_argument_group("repairing")
+    repairing.add_argument(
+        "--repair",
+        action="store_true",
+        help="first archive what is missing, through the archiver's own exactly-once run (its write intent, "
+        "lease and conditional commit) with the caller's credentials, then verify; exit 4 when a scheduled "
+        "run holds the lease",
+    )
+    repairing.add_argument(
+        "--event-bus",
+        metavar="NAME",
+        help="with --repair: the bus for repaired failures' events (default: the stack's EventBusName "
+        "output with --stack, else default)",
+    )
+    repairing.add_argument(
+        "--event-source",
+        default=ArchiverConfig.model_fields["event_source"].default,
+        help="with --repair: the stack's EventSource parameter (default: %(default)s)",
     )
     verify.set_defaults(run=run_verify)
 

@@ -15,6 +15,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2  # argparse exits with 2 on bad arguments too
 EXIT_AWS = 3
+EXIT_BUSY = 4  # verify --repair only: a scheduled archiving run holds the checkpoint lease; try again later
 
 EXIT_STATUS_HELP = (
     "Exit status: 0 nothing wrong; 1 {findings}; 2 could not run (bad arguments, no region, unknown profile, "
