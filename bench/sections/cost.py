@@ -53,6 +53,13 @@ FLEET = 1_200  # member account-regions of the Organization in issue 12
 MEMBER_TARGET = 2.00  # USD per member account-region and month
 LOG_EVENT_OVERHEAD = 26  # bytes PutLogEvents counts per event on top of its message (counted: an upper bound)
 KMS_REQUESTS_PER_RUN = 2  # SSE-KMS with S3 Bucket Keys: at most a data key and a decrypt per cold run
+# The daily self-audit (AUDIT_INTERVAL_HOURS=24, logic/audit.py), modelled rather than measured: the
+# measured ticks are 5-minute runs, and an audit is one run a day. It pages the whole 90-day listing
+# (PAGE_SIZE results a page, one call after the other) and reads the hook_result_id column of every object
+# the account-region wrote in those 90 days (dal/archive_ids.py: 8 threads, one GET of the whole object).
+AUDIT_DAYS = 90
+AUDIT_GETS_PER_OBJECT = 1
+AUDIT_READ_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,7 @@ def account_region_cost(
         "events": variable["events"],
         "athena": variable["athena"] if deployment.own_athena else variable["athena_share"],
         "athena_gets": variable["athena_gets"],
+        "audit": variable["audit"],
         "scheduler": RUNS_PER_MONTH * PRICE["scheduler_invocation"],
         "xray": RUNS_PER_MONTH * PRICE["xray_trace"],
         "metrics": metrics * PRICE["cw_metric_month"],
@@ -152,6 +160,17 @@ def account_region_cost(
         "kms": RUNS_PER_MONTH * KMS_REQUESTS_PER_RUN * PRICE["kms_request"] if deployment.kms else 0.0,
     }
     return {**items, "metric_count": float(metrics), "logs_gb": ingested_gb, "total": sum(items.values())}
+
+
+def audit_cost(volume: int, *, objects_per_tick: float, gb: float) -> dict[str, float]:
+    """One audit a day for a month: its ListHookResults pages and object reads as Lambda seconds at
+    API_LATENCY_S per call (the pages in sequence, the reads AUDIT_READ_THREADS at a time), and its GETs."""
+    pages = math.ceil(AUDIT_DAYS * volume / PAGE_SIZE)
+    objects = AUDIT_DAYS * TICKS_PER_DAY * objects_per_tick
+    seconds = pages * API_LATENCY_S + objects * API_LATENCY_S / AUDIT_READ_THREADS
+    lambda_cost = 30 * seconds * gb * PRICE["lambda_gb_s_arm64"]
+    gets = 30 * objects * AUDIT_GETS_PER_OBJECT * PRICE["s3_get"]
+    return {"pages": pages, "objects": objects, "seconds": seconds, "total": lambda_cost + gets}
 
 
 def platform_log_lines() -> list[str]:
@@ -333,8 +352,7 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
             (duration + init) * gb * PRICE["lambda_gb_s_arm64"] + PRICE["lambda_request"]
         )
         puts = RUNS_PER_MONTH * (t["objects"] + t["checkpoint_puts"])
-        gets = RUNS_PER_MONTH * 1
-        s3_requests = puts * PRICE["s3_put"] + gets * PRICE["s3_get"]
+        s3_requests = puts * PRICE["s3_put"] + RUNS_PER_MONTH * 1 * PRICE["s3_get"]  # 1 checkpoint GET a run
         rows_month = volume * 30
         bytes_per_row = t["upload_bytes"] / t["archived"] if t["archived"] else float("nan")
         archive_gb = rows_month * bytes_per_row / 1e9
@@ -363,7 +381,8 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
             30 * QUERY_DAYS[name] * athena[volume][f"small:{name}"]["bytes"] / 1e12 * PRICE["athena_tb"]
             for name in DAILY_QUERIES
         )
-        total = lambda_cost + s3_requests + storage + events + athena_scan + athena_gets
+        audit = audit_cost(volume, objects_per_tick=t["objects"], gb=gb)
+        total = sum((lambda_cost, s3_requests, storage, events, athena_scan, athena_gets, audit["total"]))
         totals[volume] = total
         table.append(
             {
@@ -384,6 +403,10 @@ def run(plan: Plan, workdir: Path, shared: dict[str, dict[str, Any]]) -> Section
                 "athena_compacted": sum(athena_cost["compacted"]),
                 "athena_share": athena_share,
                 "athena_7d_bytes": 8 * athena[volume]["small:failures_per_hook_last_7_days"]["bytes"],
+                "audit": audit["total"],
+                "audit_pages": audit["pages"],
+                "audit_objects": audit["objects"],
+                "audit_seconds": audit["seconds"],
                 "total": total,
             }
         )
@@ -510,6 +533,7 @@ ITEM_LABELS = {
     "events": "PutEvents",
     "athena": "Athena scans (own queries / share of the central ones)",
     "athena_gets": "S3 GETs by Athena",
+    "audit": "daily self-audit (modelled: 90-day listing, id reads)",
     "scheduler": "EventBridge Scheduler",
     "xray": "X-Ray traces",
     "metrics": "CloudWatch custom metrics",
@@ -596,7 +620,19 @@ def _model_text(section: Section, comparison: Comparison) -> None:
         "10 MB minimum paid once per query for the whole Organization; its objects' GETs as above). "
         "Both: EventBridge Scheduler ($1.00/M), X-Ray (Tracing Active, every run traced, $5.00/M), "
         f"CloudWatch Logs $0.50/GB ingested and $0.03/GB-month stored for {log_retention_days():.0f} days "
-        "(LogRetentionDays; uncompressed, an upper bound), alarms $0.10, dashboard $3.00."
+        "(LogRetentionDays; uncompressed, an upper bound), alarms $0.10, dashboard $3.00.\n\n"
+        "**Daily self-audit** (`AUDIT_INTERVAL_HOURS=24`), modelled, not measured: each day it pages the "
+        "whole "
+        f"{AUDIT_DAYS}-day listing ({PAGE_SIZE} results a page, in sequence) and reads the `hook_result_id` "
+        f"column of every object the account-region wrote in those days ({AUDIT_GETS_PER_OBJECT} GETs each, "
+        f"{AUDIT_READ_THREADS} at a time), each call {API_LATENCY_S * 1000:.0f} ms of billed Lambda time. "
+        + "; ".join(
+            f"{r['volume']:,}/day: {r['audit_pages']:,.0f} pages, {r['audit_objects']:,.0f} objects, "
+            f"{r['audit_seconds']:,.0f} s a day, ${r['audit']:.2f} a month"
+            for r in comparison.table
+        )
+        + ". At a high volume the listing dominates and one audit spans many runs (it resumes from its "
+        "token); a longer `AUDIT_INTERVAL_HOURS` divides its cost."
     )
 
 
