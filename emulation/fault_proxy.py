@@ -177,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if verdict is not None and verdict.denial is not None:
             denial = verdict.denial
-            self._error(denial.status, denial.code, denial.message)
+            self._error(denial.status, denial.code, denial.message, bucket_region=denial.bucket_region)
             return
         with self.server.proxy._lock:
             self.server.proxy.calls.append(call)
@@ -262,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _error(self, status: int, code: str, message: str) -> None:
+    def _error(self, status: int, code: str, message: str, *, bucket_region: str | None = None) -> None:
         # The query protocol (STS, SNS...) posts a form; the JSON protocols name a target or are REST-JSON
         # (X-Ray); S3 is REST-XML.
         query_protocol = not self.headers.get("X-Amz-Target") and (
@@ -283,15 +283,18 @@ class _Handler(BaseHTTPRequestHandler):
             ).encode()
             content_type = "text/xml"
         else:
+            region = f"<Region>{escape(bucket_region)}</Region>" if bucket_region else ""
             payload = (
                 f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{escape(code)}</Code>'
-                f"<Message>{escape(message)}</Message><RequestId>proxy</RequestId></Error>"
+                f"<Message>{escape(message)}</Message>{region}<RequestId>proxy</RequestId></Error>"
             ).encode()
             content_type = "application/xml"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if json_protocol:  # REST-JSON services (X-Ray) carry the code in this header
             self.send_header("x-amzn-ErrorType", code)
+        if bucket_region:
+            self.send_header("x-amz-bucket-region", bucket_region)
         if self.command == "HEAD":  # a HEAD answer has no body, whatever the error
             self.send_header("Content-Length", "0")
             self.end_headers()

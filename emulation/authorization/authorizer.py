@@ -37,6 +37,7 @@ class Denial:
     code: str
     message: str
     status: int
+    bucket_region: str | None = None  # S3's answer to a call signed for another region than the bucket's
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,26 @@ def _names_a_bus_of_another_region(call: ApiCall) -> bool:
     )
 
 
+# S3 refuses a request signed for another region than the bucket's with AuthorizationHeaderMalformed,
+# naming the bucket's region in <Region> and x-amz-bucket-region (a HEAD: the header only). boto3 follows it
+# (botocore's S3RegionRedirectorv2); pyarrow's S3 filesystem does not. GetBucketLocation answers any region.
+# https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html
+_ANY_REGION_S3_OPERATIONS = frozenset({"GetBucketLocation", "ListBuckets", "CreateBucket"})
+
+
+def _wrong_bucket_region(call: ApiCall) -> Denial | None:
+    if call.service != "s3" or call.operation in _ANY_REGION_S3_OPERATIONS:
+        return None
+    bucket = _bucket(call.params.get("Bucket", ""))
+    if bucket is None or bucket.region_name == call.region:
+        return None
+    message = (
+        f"The authorization header is malformed; the region '{call.region}' is wrong;"
+        f" expecting '{bucket.region_name}'"
+    )
+    return Denial("AuthorizationHeaderMalformed", message, 400, bucket_region=bucket.region_name)
+
+
 def take_over_bucket_policy_checks() -> None:
     """Bucket policies are judged here, in front of moto: moto's own check turns a statement whose condition
     does not hold into a Deny, so the template's TLS-only policy (Deny if aws:SecureTransport is false)
@@ -132,10 +153,13 @@ class Authorizer:
         knows which key encrypts a hook result; S3's is looked up here)."""
         if call.access_key_id in self.admin_access_keys:
             return self._record(Verdict(call, principal_arn="admin"))
-        if _names_a_bus_of_another_region(call):
-            # EventBridge takes a bus ARN of another account, but only in the endpoint's own region: the
-            # client must be made in the bus's region (a rule, not PutEvents, routes across regions).
-            return self._record(Verdict(call, "unchecked", Denial(*_CROSS_REGION)))
+        # EventBridge takes a bus ARN of another account, but only in the endpoint's own region: the
+        # client must be made in the bus's region (a rule, not PutEvents, routes across regions).
+        wrong_region = (
+            Denial(*_CROSS_REGION) if _names_a_bus_of_another_region(call) else _wrong_bucket_region(call)
+        )
+        if wrong_region is not None:
+            return self._record(Verdict(call, "unchecked", wrong_region))
         caller = self._caller(call)
         if caller is None:
             status, code, message = _UNKNOWN_KEY.get(call.service, _UNKNOWN_KEY_JSON)

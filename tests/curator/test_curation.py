@@ -102,20 +102,19 @@ def test_adopting_run_that_adds_rows_to_an_object_brings_the_new_rows_and_keeps_
     assert_curated_equals_raw(aws)
 
 
-def test_raw_object_removed_by_the_archiver_takes_its_rows_out_of_the_table(
+def test_raw_object_gone_from_the_archive_keeps_its_rows_in_the_table(
     aws: LocalAws, raw: RawArchiveWriter
 ) -> None:
-    # Given two objects ingested, one of them a dead run's orphan the archiver then deletes
+    # Given two objects ingested, one of them then gone (expired: more in tests/curator/test_expiry.py)
     raw.write_run({DAY: raw.results(DAY, 10)})
-    (orphan,) = raw.write_run({DAY: raw.results(DAY, 7)})
+    (gone,) = raw.write_run({DAY: raw.results(DAY, 7)})
     run_curator(aws)
-    aws.client("s3").delete_object(Bucket=aws.bucket, Key=orphan)
+    aws.client("s3").delete_object(Bucket=aws.bucket, Key=gone)
     # When the curator runs again
     report = run_curator(aws)
-    # Then the orphan's rows are gone
-    assert report.objects_removed == 1
-    assert curated_rows(aws).num_rows == 10
-    assert_curated_equals_raw(aws)
+    # Then its rows stay: a raw object that disappears is not a retraction
+    assert report.objects_vanished == 1
+    assert curated_rows(aws).num_rows == 17
 
 
 def test_same_id_in_two_raw_objects_keeps_one_row(aws: LocalAws, raw: RawArchiveWriter) -> None:
@@ -129,6 +128,27 @@ def test_same_id_in_two_raw_objects_keeps_one_row(aws: LocalAws, raw: RawArchive
     # Then each id is in the table once
     ids = [str(hid) for hid in curated_rows(aws).column("hook_result_id").to_pylist()]
     assert sorted(ids) == sorted(result.hook_result_id for result in results)
+
+
+def test_an_object_holding_only_ids_already_curated_converges_without_a_commit(
+    aws: LocalAws, raw: RawArchiveWriter
+) -> None:
+    # Given an object curated, and a second object holding exactly its ids again (archived twice)
+    results = raw.results(DAY, 6)
+    raw.write_run({DAY: results}, archived_at_ms=1_000)
+    run_curator(aws)
+    raw.write_run({DAY: results}, archived_at_ms=2_000)
+    # When the curator runs, twice
+    first = run_curator(aws)
+    second = run_curator(aws)
+    # Then nothing is committed: the rows curated first stay, once, and the runs do not trade the ids
+    # between the two objects (a commit per pass, up to max_commits, in every run)
+    assert (first.commits, second.commits) == (0, 0)
+    assert first.rows_held_elsewhere == second.rows_held_elsewhere == 6
+    rows = curated_rows(aws)
+    ids = [str(hid) for hid in rows.column("hook_result_id").to_pylist()]
+    assert sorted(ids) == sorted(result.hook_result_id for result in results)
+    assert {row.timestamp() for row in rows.column("archived_at").to_pylist() if row} == {1.0}
 
 
 def test_open_days_keep_their_appends_and_a_closed_day_is_rewritten_into_one_file(

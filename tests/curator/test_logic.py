@@ -12,10 +12,18 @@ from curator.errors import ConfigError
 from curator.logic.ingest_plan import (
     colliding_ids,
     commit_summary,
+    held_elsewhere,
+    listing_fingerprint,
+    listing_summary,
     merge_incoming,
     plan_day,
     plan_ingest,
     scheduled_window,
+    superseding_candidates,
+    superseding_objects,
+    unchanged_days,
+    with_superseding,
+    without_ids,
 )
 from curator.logic.maintenance import (
     day_end_ms,
@@ -23,6 +31,7 @@ from curator.logic.maintenance import (
     expirable_snapshots,
     files_wanted,
     is_closed,
+    maintenance_due,
     orphan_files,
 )
 from curator.logic.requests import request_from_event
@@ -47,13 +56,38 @@ def obj(key: str, etag: str = "e1", day: date = DAY) -> RawObject:
     return RawObject(day=day, key=f"p/dt={day.isoformat()}/{key}", etag=etag)
 
 
-def test_plan_day_adds_new_keys_replaces_changed_etags_and_removes_vanished_keys() -> None:
+def test_plan_day_adds_new_keys_replaces_changed_etags_and_keeps_the_rows_of_vanished_keys() -> None:
     recorded = RecordedDay(objects={obj("a").key: "e1", obj("b").key: "e1", obj("c").key: "e1"})
     plan = plan_day(DAY, [obj("a"), obj("b", "e2"), obj("d")], recorded)
     assert plan.add == (obj("d"),)
     assert plan.replace == (obj("b", "e2"),)
-    assert plan.remove == (obj("c").key,)
-    assert plan.keys_to_delete == (obj("b").key, obj("c").key)
+    assert plan.vanished == (obj("c").key,)
+    # an expired raw object is not a retraction: only the rewritten key's rows are deleted
+    assert plan.keys_to_delete == (obj("b").key,)
+
+
+def test_a_day_expired_whole_plans_nothing_and_reads_nothing() -> None:
+    recorded = RecordedDay(objects={obj("a").key: "e1"}, ids={"id-1": obj("a").key})
+    plan = plan_day(DAY, [], recorded)
+    assert plan.empty
+    assert plan.vanished == (obj("a").key,)
+    assert superseding_candidates(plan, [], recorded) == []
+
+
+def test_an_object_delivering_ids_of_a_vanished_key_is_read_again_and_replaces_them() -> None:
+    # Given a dead run's leftover (c) whose rows the table holds, deleted by the adopting run, and a
+    # committed object (a) holding one of them, beside an unrelated one (b)
+    recorded = RecordedDay(
+        objects={obj("a").key: "e1", obj("b").key: "e1", obj("c").key: "e1"},
+        ids={"id-1": obj("c").key, "id-2": obj("a").key, "id-3": obj("b").key, "id-4": obj("c").key},
+    )
+    plan = plan_day(DAY, [obj("a"), obj("b")], recorded)
+    assert plan.empty
+    assert superseding_candidates(plan, [obj("a"), obj("b")], recorded) == [obj("a"), obj("b")]
+    superseding = superseding_objects(plan, recorded, {obj("a"): ["id-1", "id-2"], obj("b"): ["id-3"]})
+    # Then only (a) is read again: its rows replace the held id-1; id-4, found nowhere, stays
+    assert superseding == (obj("a"),)
+    assert with_superseding(plan, superseding).keys_to_delete == (obj("a").key,)
 
 
 def test_plan_day_of_an_unchanged_day_is_empty() -> None:
@@ -79,7 +113,10 @@ def test_plan_covers_recorded_days_with_nothing_listed_only_inside_the_window() 
     old = DAY - timedelta(days=5)
     recorded = {old: RecordedDay(objects={obj("a", day=old).key: "e1"}), DAY: RecordedDay()}
     inside = plan_ingest({}, recorded, window=DayWindow(), max_objects=10, scheduled=False)
-    assert inside.keys_to_delete == (obj("a", day=old).key,)
+    # a full run sees the expired day's key vanished, and keeps its rows
+    assert [day.vanished for day in inside.days if day.day == old] == [(obj("a", day=old).key,)]
+    assert inside.keys_to_delete == ()
+    assert inside.empty
     outside = plan_ingest({}, recorded, window=DayWindow(start=DAY), max_objects=10, scheduled=False)
     assert outside.empty
 
@@ -111,6 +148,18 @@ def test_colliding_ids_are_those_held_under_a_key_that_stays() -> None:
     assert colliding_ids(incoming, recorded, keys_deleted=["b"]) == {"1"}
 
 
+def test_an_id_held_under_a_listed_object_keeps_its_row_and_the_incoming_one_is_dropped() -> None:
+    recorded = {DAY: RecordedDay(objects={"a": "e", "b": "e", "v": "e"}, ids={"1": "a", "2": "b", "4": "v"})}
+    incoming = _rows(("1", "c"), ("2", "c"), ("3", "c"), ("4", "c"))
+    # a is listed and stays: its row of 1 is kept; b is rewritten by this commit; v has vanished
+    kept = held_elsewhere(incoming, recorded, keys_deleted=["b"], keys_listed=["a", "b", "c"])
+    assert kept == {"1"}
+    remaining = without_ids(incoming, kept)
+    assert remaining.column("hook_result_id").to_pylist() == ["2", "3", "4"]
+    # v's row of 4 is replaced by the incoming one (the archiver moved it there)
+    assert colliding_ids(remaining, recorded, keys_deleted=["b"]) == {"4"}
+
+
 def test_commit_summary_counts_and_fingerprints_the_objects_read() -> None:
     plan = plan_ingest({DAY: [obj("a"), obj("b")]}, {}, window=DayWindow(), max_objects=9, scheduled=True)
     summary = commit_summary(plan, read=[obj("a"), obj("b")], rows=7)
@@ -120,6 +169,57 @@ def test_commit_summary_counts_and_fingerprints_the_objects_read() -> None:
     assert summary["cfn-hook-archive.rows"] == "7"
     assert summary == reordered
     assert summary["cfn-hook-archive.raw-objects-sha256"] != other["cfn-hook-archive.raw-objects-sha256"]
+
+
+def test_a_listing_fingerprint_changes_with_a_new_object_a_new_etag_or_a_vanished_key_not_the_order() -> None:
+    listing = [obj("a"), obj("b")]
+    same = listing_fingerprint(listing)
+    assert listing_fingerprint(list(reversed(listing))) == same
+    assert listing_fingerprint([*listing, obj("c")]) != same
+    assert listing_fingerprint([obj("a"), obj("b", "e2")]) != same
+    assert listing_fingerprint([obj("a")]) != same
+
+
+def test_only_a_day_listed_as_the_current_snapshot_records_it_is_unchanged() -> None:
+    yesterday = DAY - timedelta(days=1)
+    listed = {yesterday: [obj("a", day=yesterday)], DAY: [obj("b"), obj("c")]}
+    plan = plan_ingest(listed, {}, window=DayWindow(), max_objects=9, scheduled=True)
+    summary = listing_summary(plan, listed)
+    assert unchanged_days(listed, summary) == {yesterday, DAY}
+    # Given today's listing moves on: only yesterday stays skipped
+    moved = {**listed, DAY: [obj("b"), obj("c", "e2")]}
+    assert unchanged_days(moved, summary) == {yesterday}
+    # A snapshot without the record (a compaction's, another writer's) or a malformed one skips nothing
+    assert unchanged_days(listed, {"cfn-hook-archive.operation": "compact"}) == set()
+    assert unchanged_days(listed, {"cfn-hook-archive.listing.not-a-day": "x"}) == set()
+
+
+def test_an_unchanged_day_plans_nothing_reads_nothing_and_still_moves_the_mark() -> None:
+    yesterday = DAY - timedelta(days=1)
+    listed = {yesterday: [obj("a", day=yesterday)], DAY: [obj("b")]}
+    # Yesterday's record was not read (skipped): without `unchanged` it would look wholly new
+    plan = plan_ingest(
+        listed, {}, window=DayWindow(), max_objects=9, scheduled=True, unchanged=frozenset({yesterday})
+    )
+    assert [day.day for day in plan.days] == [yesterday, DAY]
+    assert plan.days[0].empty
+    assert plan.to_read == (obj("b"),)
+    assert plan.mark == DAY
+    # The commit still vouches for yesterday's listing: the next run skips it again
+    assert set(listing_summary(plan, listed)) == {
+        f"cfn-hook-archive.listing.{yesterday.isoformat()}",
+        f"cfn-hook-archive.listing.{DAY.isoformat()}",
+    }
+
+
+def test_maintenance_is_due_once_the_interval_has_passed_or_never_ran() -> None:
+    interval = 60 * 60_000
+    assert maintenance_due(None, now_ms=10 * HOUR, interval_ms=interval)
+    assert not maintenance_due(10 * HOUR, now_ms=10 * HOUR + interval - 1, interval_ms=interval)
+    assert maintenance_due(10 * HOUR, now_ms=10 * HOUR + interval, interval_ms=interval)
+    assert maintenance_due(10 * HOUR, now_ms=10 * HOUR, interval_ms=0)
+    # A time in the future would stop maintenance for good: it counts as due
+    assert maintenance_due(11 * HOUR, now_ms=10 * HOUR, interval_ms=interval)
 
 
 def test_a_day_closes_close_after_hours_past_its_end() -> None:
@@ -203,6 +303,7 @@ ENVIRONMENT = {
 
 def test_config_defaults_put_the_table_beside_the_raw_archive_not_in_it() -> None:
     config = CuratorConfig.from_environ(ENVIRONMENT)
+    assert config.maintenance_interval_minutes == 60
     assert config.table_location == "s3://hook-archive-local/curated/hook_results"
     assert "glue.endpoint" not in config.catalog_properties()
 
@@ -214,11 +315,24 @@ def test_config_defaults_put_the_table_beside_the_raw_archive_not_in_it() -> Non
         ("ORPHAN_GRACE_HOURS", "0.1"),
         ("GLUE_DATABASE", "Bad-Name"),
         ("LOOKBACK_DAYS", "-1"),
+        ("ARCHIVE_BUCKET_REGION", "Europe"),
+        ("MAINTENANCE_INTERVAL_MINUTES", "-5"),
+        ("MAINTENANCE_INTERVAL_MINUTES", "1441"),
+        ("MAINTENANCE_INTERVAL_MINUTES", "hourly"),
     ],
 )
 def test_a_bad_variable_fails_the_cold_start_naming_it(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         CuratorConfig.from_environ({**ENVIRONMENT, variable: value})
+
+
+def test_s3_calls_are_signed_for_the_bucket_region_when_one_is_named() -> None:
+    # Without ARCHIVE_BUCKET_REGION, S3 is the function's region (a bucket of this stack's region)
+    assert CuratorConfig.from_environ(ENVIRONMENT).catalog_properties()["s3.region"] == "us-east-1"
+    named = CuratorConfig.from_environ({**ENVIRONMENT, "ARCHIVE_BUCKET_REGION": "eu-west-1"})
+    assert named.bucket_region == "eu-west-1"
+    # pyiceberg's file IO goes to the bucket's region; its Glue catalog stays in the function's
+    assert named.catalog_properties() == {"glue.region": "us-east-1", "s3.region": "eu-west-1"}
 
 
 def test_a_missing_variable_fails_the_cold_start_naming_it() -> None:

@@ -37,7 +37,10 @@ def test_reader_sees_one_row_per_id_and_never_loses_a_row_while_the_curator_work
     # The reader holds each snapshot a while before reading it, as a longer query would: it can only read
     # whole snapshots if expiry counts from when a snapshot was superseded, not when it was committed.
     settings = CurationSettings(
-        lookback_days=7, snapshot_retention_hours=RETENTION_SECONDS / 3600, orphan_grace_hours=0.0
+        lookback_days=7,
+        snapshot_retention_hours=RETENTION_SECONDS / 3600,
+        orphan_grace_hours=0.0,
+        maintenance_interval_minutes=0,  # expire on every run: the reader must see expiry under way
     )
     raw.write_run({DAY: raw.results(DAY, 20)})
     run_curator(aws, settings=settings)

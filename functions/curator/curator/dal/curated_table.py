@@ -4,6 +4,7 @@ S3 calls pyiceberg 0.12 has no API for: listing and deleting the table's files f
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
@@ -16,7 +17,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.glue import GlueCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, Or
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    In,
+    NotIn,
+    Or,
+)
 from pyiceberg.table import Table
 from pyiceberg.table.refs import SnapshotRefType
 
@@ -46,6 +56,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MARK_PROPERTY = "cfn-hook-archive.curator.mark"
+# Epoch milliseconds when snapshot expiry and orphan removal last completed: a table property, so it is
+# read with the metadata every run loads anyway, and changes only by an atomic catalog commit.
+MAINTAINED_AT_PROPERTY = "cfn-hook-archive.curator.maintained-at-ms"
 _DELETE_BATCH = 1000
 
 
@@ -53,6 +66,7 @@ _DELETE_BATCH = 1000
 _IN: Any = In
 _EQUAL_TO: Any = EqualTo
 _AT_LEAST: Any = GreaterThanOrEqual
+_NOT_IN: Any = NotIn
 
 
 def is_in(column: str, values: Iterable[str]) -> BooleanExpression:
@@ -84,13 +98,17 @@ class IcebergCuratedTable:
         database: str,
         table_name: str,
         location: str,
+        region: str | None = None,
         s3_client: S3Client | None = None,
     ) -> None:
         self._catalog = catalog
         self.identifier = (database, table_name)
         self.location = location.rstrip("/")
+        self.region = region
         self._s3 = s3_client or boto3.client(
-            "s3", config=Config(retries={"mode": "standard"}, user_agent_extra="cfn-hook-archive-curator")
+            "s3",
+            region_name=region,
+            config=Config(retries={"mode": "standard"}, user_agent_extra="cfn-hook-archive-curator"),
         )
 
     # ------------------------------------------------------------------------------------------ the table
@@ -100,17 +118,30 @@ class IcebergCuratedTable:
             table = self._catalog.load_table(self.identifier)
         except NoSuchTableError:
             try:
-                return self._catalog.create_table(
-                    self.identifier,
-                    schema=CURATED_SCHEMA,
-                    partition_spec=CURATED_PARTITION_SPEC,
-                    location=self.location,
-                    properties={**TABLE_PROPERTIES, "format-version": str(TABLE_FORMAT_VERSION)},
-                )
+                with self._file_io(f"creating {'.'.join(self.identifier)} at {self.location}"):
+                    return self._catalog.create_table(
+                        self.identifier,
+                        schema=CURATED_SCHEMA,
+                        partition_spec=CURATED_PARTITION_SPEC,
+                        location=self.location,
+                        properties={**TABLE_PROPERTIES, "format-version": str(TABLE_FORMAT_VERSION)},
+                    )
             except TableAlreadyExistsError:  # another run created it first
                 table = self._catalog.load_table(self.identifier)
         check_table(table)
         return table
+
+    @contextmanager
+    def _file_io(self, what: str) -> Iterator[None]:
+        """pyarrow's S3 filesystem raises OSError, and follows no redirect to the bucket's region: the
+        error says which region its calls were signed for."""
+        try:
+            yield
+        except OSError as error:
+            raise CuratedTableError(
+                f"{what} failed: {error} (S3 calls signed for {self.region or 'the function region'};"
+                " a bucket in another region needs ARCHIVE_BUCKET_REGION, the ArchiveBucketRegion parameter)"
+            ) from error
 
     def _load(self) -> Table:
         try:
@@ -126,11 +157,24 @@ class IcebergCuratedTable:
         table = self._load()
         snapshot = table.current_snapshot()
         mark = table.properties.get(MARK_PROPERTY)
+        maintained_at = table.properties.get(MAINTAINED_AT_PROPERTY, "")
+        summary = snapshot.summary if snapshot is not None else None
         return TableState(
             snapshot_id=snapshot.snapshot_id if snapshot else None,
             mark=date.fromisoformat(mark) if mark else None,
             handle=table,
+            summary=dict(summary.additional_properties) if summary is not None else {},
+            # Anything but a count of milliseconds reads as never: maintenance runs and rewrites it.
+            maintained_at_ms=int(maintained_at) if maintained_at.isdigit() else None,
         )
+
+    def mark_maintained(self, at_ms: int) -> None:
+        """Record that maintenance completed at at_ms: one property commit, conditional on the metadata
+        just loaded (a concurrent writer makes it raise CommitConflictError)."""
+        transaction = self._load().transaction()
+        transaction.set_properties({MAINTAINED_AT_PROPERTY: str(at_ms)})
+        with self._file_io(f"recording maintenance of {'.'.join(self.identifier)}"):
+            self._commit(transaction, what="maintenance time")
 
     @staticmethod
     def _table(state: TableState) -> Table:
@@ -139,12 +183,19 @@ class IcebergCuratedTable:
         return state.handle
 
     # ------------------------------------------------------------------------------------------ ingesting
-    def recorded(self, state: TableState, window: DayWindow) -> dict[date, RecordedDay]:
-        """The lineage of the rows of the window's days, as of the state's snapshot."""
+    def recorded(
+        self, state: TableState, window: DayWindow, *, skip: frozenset[date] = frozenset()
+    ) -> dict[date, RecordedDay]:
+        """The lineage of the rows of the window's days but `skip`, as of the state's snapshot. Skipped
+        days' files are pruned by their partition value: not read at all."""
         if state.snapshot_id is None:
             return {}
+        row_filter = window_filter(window)
+        if skip:
+            unskipped = _NOT_IN(PARTITION_COLUMN, {day.isoformat() for day in skip})
+            row_filter = And(row_filter, cast(BooleanExpression, unskipped))
         scan = self._table(state).scan(
-            row_filter=window_filter(window),
+            row_filter=row_filter,
             selected_fields=(PARTITION_COLUMN, RAW_OBJECT_KEY, RAW_OBJECT_ETAG, HOOK_RESULT_ID),
             snapshot_id=state.snapshot_id,
         )
@@ -165,6 +216,28 @@ class IcebergCuratedTable:
         return {day: RecordedDay(objects=objects[day], ids=ids[day]) for day in objects}
 
     def commit_ingest(
+        self,
+        state: TableState,
+        *,
+        delete_days: Sequence[date],
+        delete_keys: Sequence[str],
+        delete_ids: Sequence[str],
+        rows: pa.Table | None,
+        mark: date | None,
+        summary: dict[str, str],
+    ) -> None:
+        with self._file_io(f"ingest commit to {'.'.join(self.identifier)}"):
+            self._ingest(
+                state,
+                delete_days=delete_days,
+                delete_keys=delete_keys,
+                delete_ids=delete_ids,
+                rows=rows,
+                mark=mark,
+                summary=summary,
+            )
+
+    def _ingest(
         self,
         state: TableState,
         *,
@@ -218,6 +291,10 @@ class IcebergCuratedTable:
     def compact_day(self, state: TableState, day: date, summary: dict[str, str]) -> None:
         """One partition overwrite: the day's rows, read at the state's snapshot, in as few files as the
         writer's target size allows, sorted by invocation time so invoked_at bounds stay tight."""
+        with self._file_io(f"compaction of {day} in {'.'.join(self.identifier)}"):
+            self._compact(state, day, summary)
+
+    def _compact(self, state: TableState, day: date, summary: dict[str, str]) -> None:
         table = self._table(state)
         day_filter = equal_to(PARTITION_COLUMN, day.isoformat())
         rows = table.scan(row_filter=day_filter, snapshot_id=state.snapshot_id).to_arrow()

@@ -33,9 +33,14 @@ def normalize_etag(etag: str) -> str:
 
 
 class S3RawArchive:
-    def __init__(self, *, bucket: str, archive_prefix: str, client: S3Client | None = None) -> None:
+    def __init__(
+        self, *, bucket: str, archive_prefix: str, region: str | None = None, client: S3Client | None = None
+    ) -> None:
+        # In the bucket's region: boto3 would follow S3's redirect, at the cost of a refused call per run.
         self._client = client or boto3.client(
-            "s3", config=Config(retries={"mode": "standard"}, user_agent_extra="cfn-hook-archive-curator")
+            "s3",
+            region_name=region,
+            config=Config(retries={"mode": "standard"}, user_agent_extra="cfn-hook-archive-curator"),
         )
         self.bucket = bucket
         self.archive_prefix = archive_prefix

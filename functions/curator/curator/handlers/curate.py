@@ -33,18 +33,22 @@ def settings_from(config: CuratorConfig) -> CurationSettings:
         target_file_bytes=config.target_file_bytes,
         snapshot_retention_hours=config.snapshot_retention_hours,
         orphan_grace_hours=config.orphan_grace_hours,
+        maintenance_interval_minutes=config.maintenance_interval_minutes,
     )
 
 
 @cache
 def default_dependencies() -> CurationDependencies:
     return CurationDependencies(
-        raw=S3RawArchive(bucket=CONFIG.archive_bucket, archive_prefix=CONFIG.archive_prefix),
+        raw=S3RawArchive(
+            bucket=CONFIG.archive_bucket, archive_prefix=CONFIG.archive_prefix, region=CONFIG.bucket_region
+        ),
         table=IcebergCuratedTable(
             catalog=glue_catalog(CONFIG.catalog_properties()),
             database=CONFIG.glue_database,
             table_name=CONFIG.curated_table,
             location=CONFIG.table_location,
+            region=CONFIG.bucket_region,
         ),
     )
 

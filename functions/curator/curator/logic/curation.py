@@ -1,6 +1,7 @@
 """One curator run: ingest what is new in the raw archive, compact closed days, expire snapshots, remove
-orphaned files. Pure orchestration: S3 is behind the RawArchive port and the Iceberg table behind the
-CuratedTable port, which dal/raw_archive.py and dal/curated_table.py implement.
+orphaned files (at most once every maintenance_interval_minutes). Pure orchestration: S3 is behind the
+RawArchive port and the Iceberg table behind the CuratedTable port, which dal/raw_archive.py and
+dal/curated_table.py implement.
 
 Every commit is conditional on the snapshot its attempt planned against. When another writer commits
 first, nothing of the attempt landed: the run reads the table again and plans again, up to
@@ -8,8 +9,9 @@ commit_attempts times."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -22,12 +24,19 @@ from curator.logic.ingest_plan import (
     colliding_ids,
     commit_summary,
     group_by_day,
+    held_elsewhere,
+    listing_summary,
     merge_incoming,
     plan_ingest,
     scheduled_window,
+    superseding_candidates,
+    superseding_objects,
+    unchanged_days,
+    with_superseding,
+    without_ids,
 )
-from curator.logic.maintenance import days_to_compact, expirable_snapshots, orphan_files
-from curator.models.curated_table import curated_rows
+from curator.logic.maintenance import days_to_compact, expirable_snapshots, maintenance_due, orphan_files
+from curator.models.curated_table import HOOK_RESULT_ID, curated_rows
 from curator.models.plan import (
     CurationReport,
     DayFiles,
@@ -41,6 +50,7 @@ from curator.models.plan import (
 from curator.models.raw_archive import RawObject
 
 _MS_PER_HOUR = 3_600_000
+_MS_PER_MINUTE = 60_000
 
 
 class RawArchive(Protocol):
@@ -54,7 +64,9 @@ class RawArchive(Protocol):
 class CuratedTable(Protocol):
     def load(self) -> TableState: ...
 
-    def recorded(self, state: TableState, window: DayWindow) -> dict[date, RecordedDay]: ...
+    def recorded(
+        self, state: TableState, window: DayWindow, *, skip: frozenset[date] = frozenset()
+    ) -> dict[date, RecordedDay]: ...
 
     def commit_ingest(
         self,
@@ -84,6 +96,8 @@ class CuratedTable(Protocol):
 
     def delete_files(self, uris: Sequence[str]) -> None: ...
 
+    def mark_maintained(self, at_ms: int) -> None: ...
+
 
 @dataclass(frozen=True)
 class CurationSettings:
@@ -94,6 +108,7 @@ class CurationSettings:
     target_file_bytes: int = 128 * 1024 * 1024
     snapshot_retention_hours: float = 24.0
     orphan_grace_hours: float = 24.0
+    maintenance_interval_minutes: int = 60
     commit_attempts: int = 5
 
 
@@ -124,11 +139,35 @@ def curate(
 ) -> CurationReport:
     report = CurationReport()
     touched = ingest(deps, settings, request, report)
+    if not (request.compact or request.expire):
+        return report
+    state = deps.table.load()
     if request.compact:
-        compact(deps, settings, request, report, touched=touched)
-    if request.expire:
+        compact(deps, settings, request, report, touched=touched, state=state)
+    now_ms = deps.clock_ms()
+    interval_ms = int(settings.maintenance_interval_minutes * _MS_PER_MINUTE)
+    if request.expire and maintenance_due(state.maintained_at_ms, now_ms=now_ms, interval_ms=interval_ms):
         expire(deps, settings, report)
+        _record_maintenance(deps, settings, report, now_ms)
     return report
+
+
+def _record_maintenance(
+    deps: CurationDependencies, settings: CurationSettings, report: CurationReport, at_ms: int
+) -> None:
+    """After both steps: a crash before this write only repeats maintenance on the next run."""
+    for attempt in range(settings.commit_attempts):
+        try:
+            deps.table.mark_maintained(at_ms)
+        except CommitConflictError:
+            report.conflicts += 1
+            deps.sleep(min(0.1 * 2**attempt, 2.0))
+            continue
+        report.maintained = True
+        return
+    raise CommitAttemptsExhaustedError(
+        f"recording maintenance lost {settings.commit_attempts} commits in a row to concurrent writers"
+    )
 
 
 def _window(request: CurationRequest, state: TableState, settings: CurationSettings) -> DayWindow:
@@ -149,8 +188,8 @@ def ingest(
     max_objects_per_commit objects, so a backfill takes several). Returns the days touched."""
     touched: set[date] = set()
     cache: dict[RawObject, pa.Table | None] = {}  # rows read once per run, whatever the retries
-    for _ in range(settings.max_commits):
-        plan = _commit_once(deps, settings, request, report, cache)
+    for number in range(settings.max_commits):
+        plan = _commit_once(deps, settings, request, report, cache, first=number == 0)
         if plan is None:
             break
         touched.update(plan.touched_days)
@@ -163,29 +202,54 @@ def _commit_once(
     request: CurationRequest,
     report: CurationReport,
     cache: dict[RawObject, pa.Table | None],
+    *,
+    first: bool,
 ) -> IngestPlan | None:
     """One commit, retried on conflicts. Returns the committed plan, or None when there was nothing to do."""
     for attempt in range(settings.commit_attempts):
         state = deps.table.load()
         window = _window(request, state, settings)
         listed = group_by_day(deps.raw.list_objects(window))
-        recorded = deps.table.recorded(state, window)
+        # A full reconciliation compares every day whatever the record says.
+        unchanged = frozenset() if request.full else unchanged_days(listed, state.summary)
+        recorded = deps.table.recorded(state, window, skip=unchanged)
+        if first:
+            report.days_unchanged = len(unchanged)
         plan = plan_ingest(
             listed,
             recorded,
             window=window,
             max_objects=settings.max_objects_per_commit,
             scheduled=request.scheduled,
+            unchanged=unchanged,
         )
+        plan = _supersede(deps.raw, plan, listed, recorded, cache)
         mark_moves = plan.mark is not None and plan.mark != state.mark
         if plan.empty and not mark_moves:
+            report.objects_vanished += sum(len(day.vanished) for day in plan.days)
             return None
         batch = _read(deps.raw, plan, cache)
         incoming = merge_incoming(batch.tables) if batch.tables else None
-        ids = sorted(colliding_ids(incoming, recorded, keys_deleted=batch.delete_keys)) if incoming else []
+        ids: list[str] = []
+        kept: set[str] = set()
+        if incoming is not None:
+            kept = held_elsewhere(
+                incoming,
+                recorded,
+                keys_deleted=batch.delete_keys,
+                keys_listed=(obj.key for objects in listed.values() for obj in objects),
+            )
+            incoming = without_ids(incoming, kept)
+            ids = sorted(colliding_ids(incoming, recorded, keys_deleted=batch.delete_keys))
+            if not (incoming.num_rows or batch.delete_keys or ids or mark_moves):
+                # Only rows the table holds already, under objects still listed: nothing to commit. The
+                # objects stay unrecorded, and a later run reads them again (and drops them again).
+                report.rows_held_elsewhere += len(kept)
+                return None
         delete_days = {day.day for day in plan.days if set(day.keys_to_delete) & set(batch.delete_keys)}
         delete_days.update(day for day, held in recorded.items() if any(hid in held.ids for hid in ids))
         summary = commit_summary(plan, read=batch.read, rows=incoming.num_rows if incoming is not None else 0)
+        summary |= listing_summary(plan, listed)
         try:
             deps.table.commit_ingest(
                 state,
@@ -203,15 +267,44 @@ def _commit_once(
         report.commits += 1
         report.objects_added += sum(len(day.add) for day in plan.days)
         report.objects_replaced += sum(len(day.replace) for day in plan.days)
-        report.objects_removed += sum(len(day.remove) for day in plan.days)
+        report.objects_vanished += sum(len(day.vanished) for day in plan.days)
         report.objects_skipped += len(batch.skipped)
         report.rows_written += incoming.num_rows if incoming is not None else 0
+        report.rows_held_elsewhere += len(kept)
         if plan.mark is not None:
             report.mark = plan.mark.isoformat()
         return plan
     raise CommitAttemptsExhaustedError(
         f"ingest lost {settings.commit_attempts} commits in a row to concurrent writers"
     )
+
+
+def _supersede(
+    raw: RawArchive,
+    plan: IngestPlan,
+    listed: Mapping[date, Sequence[RawObject]],
+    recorded: Mapping[date, RecordedDay],
+    cache: dict[RawObject, pa.Table | None],
+) -> IngestPlan:
+    """A vanished key's rows stay (expiry is not a retraction), except those another object of the day
+    delivers: that object is read again and its rows replace them."""
+    days = []
+    for day in plan.days:
+        held = recorded.get(day.day, RecordedDay())
+        ids_of: dict[RawObject, list[str]] = {}
+        for obj in superseding_candidates(day, listed.get(day.day, ()), held):
+            rows = _rows(raw, obj, cache)
+            if rows is not None:  # changed or gone since the listing: the next run sees it as such
+                ids_of[obj] = rows.column(HOOK_RESULT_ID).to_pylist()  # type: ignore[assignment]
+        days.append(with_superseding(day, superseding_objects(day, held, ids_of)))
+    return dataclasses.replace(plan, days=tuple(days))
+
+
+def _rows(raw: RawArchive, obj: RawObject, cache: dict[RawObject, pa.Table | None]) -> pa.Table | None:
+    if obj not in cache:
+        rows = raw.read_rows(obj)
+        cache[obj] = None if rows is None else curated_rows(rows, key=obj.key, etag=obj.etag, day=obj.day)
+    return cache[obj]
 
 
 @dataclass
@@ -225,10 +318,7 @@ class _ReadBatch:
 def _read(raw: RawArchive, plan: IngestPlan, cache: dict[RawObject, pa.Table | None]) -> _ReadBatch:
     batch = _ReadBatch()
     for obj in plan.to_read:
-        if obj not in cache:
-            rows = raw.read_rows(obj)
-            cache[obj] = None if rows is None else curated_rows(rows, key=obj.key, etag=obj.etag, day=obj.day)
-        curated = cache[obj]
+        curated = _rows(raw, obj, cache)
         if curated is None:
             batch.skipped.add(obj.key)
             continue
@@ -247,9 +337,9 @@ def compact(
     report: CurationReport,
     *,
     touched: set[date],
+    state: TableState,
 ) -> None:
     """Rewrite each closed day holding too many files, one partition overwrite per day and commit."""
-    state = deps.table.load()
     window = _window(request, state, settings)
     if window.days is not None:
         candidates = DayWindow(days=window.days | touched)

@@ -74,6 +74,12 @@ def expirable_snapshots(history: SnapshotHistory, *, now_ms: int, retention_ms: 
     return expirable
 
 
+def maintenance_due(last_ms: int | None, *, now_ms: int, interval_ms: int) -> bool:
+    """Snapshot expiry and orphan removal read every kept snapshot's manifests: once an interval is
+    enough. Never done, or a time in the future (a clock or a property gone wrong), is due."""
+    return last_ms is None or last_ms > now_ms or now_ms - last_ms >= interval_ms
+
+
 def orphan_files(
     stored: Iterable[StoredFile], *, referenced: set[str], now_ms: int, grace_ms: int
 ) -> list[str]:

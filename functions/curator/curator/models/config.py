@@ -15,6 +15,7 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,512}$")
 _GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9 .\-_/#:]{1,255}$")
+_REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$")  # the template's ArchiveBucketRegion pattern
 _LOCATION = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()=-]+)+$")
 # A Lambda run lasts 15 minutes at most: files younger than that may belong to a commit in flight.
 MIN_ORPHAN_GRACE_HOURS = 0.5
@@ -23,6 +24,7 @@ MIN_ORPHAN_GRACE_HOURS = 0.5
 ENVIRONMENT_VARIABLES: dict[str, str] = {
     "ARCHIVE_BUCKET": "archive_bucket",
     "ARCHIVE_PREFIX": "archive_prefix",
+    "ARCHIVE_BUCKET_REGION": "archive_bucket_region",
     "GLUE_DATABASE": "glue_database",
     "CURATED_TABLE": "curated_table",
     "CURATED_LOCATION": "curated_location",
@@ -32,6 +34,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TARGET_FILE_MB": "target_file_mb",
     "SNAPSHOT_RETENTION_HOURS": "snapshot_retention_hours",
     "ORPHAN_GRACE_HOURS": "orphan_grace_hours",
+    "MAINTENANCE_INTERVAL_MINUTES": "maintenance_interval_minutes",
     "AWS_REGION": "region",
     # Local emulation only: pyiceberg's Glue client and its S3 file IO are pointed here.
     "AWS_ENDPOINT_URL": "endpoint_url",
@@ -45,6 +48,10 @@ class CuratorConfig(BaseModel):
 
     archive_bucket: str
     archive_prefix: str = "hook-results"
+    # The bucket's region when it is not the function's (a central archive elsewhere). boto3 follows S3's
+    # redirect to another region; pyarrow's S3 filesystem (pyiceberg's file IO) does not, and signs for
+    # the region it is given: without this it fails on the first curated file.
+    archive_bucket_region: str | None = None
     glue_database: str
     curated_table: str = "hook_results"
     curated_location: str | None = None  # default: s3://<archive_bucket>/curated/<curated_table>
@@ -54,6 +61,9 @@ class CuratorConfig(BaseModel):
     target_file_mb: int = Field(default=128, ge=1, le=4096)
     snapshot_retention_hours: float = Field(default=24.0, ge=0.5, le=24.0 * 90)
     orphan_grace_hours: float = Field(default=24.0, ge=MIN_ORPHAN_GRACE_HOURS, le=24.0 * 90)
+    # Snapshot expiry and orphan removal at most this often (0: every scheduled run). At most a day: the
+    # snapshots and files they remove keep accumulating until then.
+    maintenance_interval_minutes: int = Field(default=60, ge=0, le=24 * 60)
     region: str = Field(min_length=1)
     endpoint_url: str | None = None
     metrics_namespace: str
@@ -64,6 +74,13 @@ class CuratorConfig(BaseModel):
     def _bucket(cls, value: str) -> str:
         if not _BUCKET_NAME.match(value) or ".." in value:
             raise ValueError("must be a valid S3 bucket name")
+        return value
+
+    @field_validator("archive_bucket_region")
+    @classmethod
+    def _bucket_region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError("must be an AWS region name such as eu-west-1")
         return value
 
     @field_validator("archive_prefix")
@@ -109,11 +126,17 @@ class CuratorConfig(BaseModel):
         return self.curated_location or f"s3://{self.archive_bucket}/curated/{self.curated_table}"
 
     @property
+    def bucket_region(self) -> str:
+        """The region S3 calls are signed for: the archive bucket's (and the curated table's, which the
+        template puts in the same bucket)."""
+        return self.archive_bucket_region or self.region
+
+    @property
     def target_file_bytes(self) -> int:
         return self.target_file_mb * 1024 * 1024
 
     def catalog_properties(self) -> dict[str, str]:
-        properties = {"glue.region": self.region, "s3.region": self.region}
+        properties = {"glue.region": self.region, "s3.region": self.bucket_region}
         if self.endpoint_url:
             properties |= {"glue.endpoint": self.endpoint_url, "s3.endpoint": self.endpoint_url}
         return properties

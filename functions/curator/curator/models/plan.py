@@ -32,6 +32,9 @@ class TableState:
     snapshot_id: int | None
     mark: date | None  # the last day a scheduled run fully reconciled
     handle: object = field(default=None, compare=False, repr=False)  # the adapter's own, opaque here
+    # the current snapshot's summary: the listing fingerprints its commit recorded (logic/ingest_plan.py)
+    summary: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    maintained_at_ms: int | None = None  # when snapshot expiry and orphan removal last completed
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,12 @@ class RecordedDay:
 class DayPlan:
     day: date
     add: tuple[RawObject, ...] = ()  # not in the table yet
-    replace: tuple[RawObject, ...] = ()  # in the table with another ETag (an adopting archiver run)
-    remove: tuple[str, ...] = ()  # keys in the table whose raw object is gone (a dead run's orphan)
+    # in the table with another ETag (an adopting archiver run), or with the same one but delivering ids
+    # held under a vanished key (the rows an adopting run moved): read again, its rows replace the held ones
+    replace: tuple[RawObject, ...] = ()
+    # keys in the table whose raw object is gone: expired by the bucket's lifecycle, or a dead run's
+    # leftover the archiver deleted. Never a retraction: their rows stay unless another object delivers them.
+    vanished: tuple[str, ...] = ()
 
     @property
     def to_read(self) -> tuple[RawObject, ...]:
@@ -56,11 +63,11 @@ class DayPlan:
 
     @property
     def keys_to_delete(self) -> tuple[str, ...]:
-        return tuple(obj.key for obj in self.replace) + self.remove
+        return tuple(obj.key for obj in self.replace)
 
     @property
     def empty(self) -> bool:
-        return not (self.add or self.replace or self.remove)
+        return not (self.add or self.replace)
 
 
 @dataclass(frozen=True)
@@ -121,10 +128,15 @@ class CurationReport:
     conflicts: int = 0
     objects_added: int = 0
     objects_replaced: int = 0
-    objects_removed: int = 0
+    objects_vanished: int = 0  # held keys whose raw object is gone (expired): their rows are kept
     objects_skipped: int = 0  # changed or deleted between listing and reading: the next run takes them
+    days_unchanged: int = (
+        0  # days the first comparison skipped: the current snapshot vouches for their listing
+    )
     rows_written: int = 0
+    rows_held_elsewhere: int = 0  # read, but their ids are held under another listed object: not written
     days_compacted: list[str] = field(default_factory=list)
+    maintained: bool = False  # snapshot expiry and orphan removal ran (at most once an interval)
     snapshots_expired: int = 0
     orphans_removed: int = 0
     mark: str | None = None
