@@ -5,7 +5,10 @@ ArchiverHarness of the same deployment wrote.
 
 Each invocation is a cold start in a process of its own (`python -m emulation.curator_harness`), holding only
 the function's environment: pyarrow's S3 filesystem fixes the CAs it trusts when pyarrow is first imported,
-so the local stack's certificate must be in place before that (see `_invoke`)."""
+so the local stack's certificate must be in place before that (see `_invoke`).
+
+The deployment is an ArchiverHarness's (a single-account stack), or a CentralDeployment: the central stack
+of an Organization (emulation/organization.py), whose curator reads every member's raw objects."""
 
 from __future__ import annotations
 
@@ -18,9 +21,10 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol
 
 import pyarrow as pa
+from typing_extensions import TypeVar
 
 from emulation.archiver_harness import STACK_NAME, ArchiverHarness
 from emulation.aws_stack import ACCOUNT_ID, CREDENTIALS, REGION, LocalAws
@@ -35,6 +39,7 @@ from emulation.lambda_runtime import (
     resolved_environment,
 )
 from emulation.lambda_service import Delivery, LambdaService
+from emulation.organization import CentralArchive
 
 ROLE_LOGICAL_ID = "CuratorRole"
 ROLE_NAME = f"{STACK_NAME}-{ROLE_LOGICAL_ID}"
@@ -42,11 +47,40 @@ FUNCTION_LOGICAL_ID = "CuratorFunction"
 _RUN_TIMEOUT_SECONDS = 300
 
 
-@dataclass
-class CuratorHarness:
-    """CuratorFunction of the archiver's deployment (same parameters, bucket and Glue database)."""
+class Deployment(Protocol):
+    """What a curator is deployed with: the local stack, and template.yaml resolved for one stack."""
 
-    archiver: ArchiverHarness
+    @property
+    def aws(self) -> LocalAws: ...
+
+    def deployment(self) -> Stack: ...
+
+
+@dataclass
+class CentralDeployment:
+    """The central stack of an Organization (template.yaml with OrganizationId), as CentralArchive
+    resolves it: its bucket holds every member's raw objects."""
+
+    central: CentralArchive
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def aws(self) -> LocalAws:
+        return self.central.organization.aws
+
+    def deployment(self) -> Stack:
+        return self.central.deployment(**self.parameters)
+
+
+D = TypeVar("D", bound=Deployment, default=ArchiverHarness)
+
+
+@dataclass
+class CuratorHarness(Generic[D]):
+    """CuratorFunction of a deployment: the archiver's (same parameters, bucket and Glue database), or
+    the central stack's."""
+
+    archiver: D
     documents: RoleDocuments | None = None  # the role's policies, when a test narrows them
     runtime_environment: dict[str, str] = field(default_factory=dict)  # e.g. Powertools switches
     spec: FunctionSpec = field(default_factory=lambda: function_spec(FUNCTION_LOGICAL_ID))
@@ -61,13 +95,13 @@ class CuratorHarness:
         stack = self.archiver.deployment()
         stack.physical_ids |= {
             "GlueDatabase": stack.values["GlueDatabaseName"],
-            FUNCTION_LOGICAL_ID: f"{STACK_NAME}-{FUNCTION_LOGICAL_ID}",
+            FUNCTION_LOGICAL_ID: f"{stack.stack_name}-{FUNCTION_LOGICAL_ID}",
         }
         log_group = str(stack.properties("CuratorLogGroup")["LogGroupName"])
         stack.physical_ids["CuratorLogGroup"] = log_group
         stack.attributes |= {
-            "CuratorLogGroup.Arn": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{log_group}:*",
-            f"{ROLE_LOGICAL_ID}.Arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}",
+            "CuratorLogGroup.Arn": f"arn:aws:logs:{stack.region}:{stack.account_id}:log-group:{log_group}:*",
+            f"{ROLE_LOGICAL_ID}.Arn": f"arn:aws:iam::{stack.account_id}:role/{_role_name(stack)}",
         }
         return stack
 
@@ -97,7 +131,9 @@ class CuratorHarness:
 
     def environment(self, stack: Stack) -> dict[str, str]:
         role_arn = put_role(
-            self.aws.client("iam"), ROLE_NAME, self.documents or RoleDocuments.of(stack, ROLE_LOGICAL_ID)
+            self.aws.client("iam"),
+            _role_name(stack),
+            self.documents or RoleDocuments.of(stack, ROLE_LOGICAL_ID),
         )
         return {
             **resolved_environment(self.spec, {}, stack=stack),
@@ -196,6 +232,10 @@ class CuratorHarness:
         except glue.exceptions.EntityNotFoundException:
             return False
         return True
+
+
+def _role_name(stack: Stack) -> str:
+    return ROLE_NAME if stack.stack_name == STACK_NAME else f"{stack.stack_name}-{ROLE_LOGICAL_ID}"
 
 
 class CuratorRunError(RuntimeError):

@@ -28,27 +28,22 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import sqlglot
-from pyiceberg.catalog.glue import GlueCatalog
 
 from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
 from emulation.aws_stack import LocalAws, local_aws
+from emulation.curated_queries import QUERIES, curate, latest_failure_id, named_queries
+from emulation.curated_queries import answer as _answer
 from emulation.curator_harness import CuratorHarness
 from emulation.reconciliation import reconcile
 from emulation.synthetic_history import synthetic_history, synthetic_results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-QUERIES = REPO_ROOT / "queries"
 REPORT_OUT = Path("demo-output") / "report.html"  # relative to REPO_ROOT, where the CLI runs
-# The curated table's lineage of each row (its raw object); the named queries' SELECT * shows the raw columns.
-LINEAGE_COLUMNS = ("raw_object_key", "raw_object_etag")
 HISTORY_DAYS = 90
 PER_DAY = 100
 TICKS = 4
 FINAL_STATUSES = ("HOOK_COMPLETE_SUCCEEDED", "HOOK_COMPLETE_SUCCEEDED", "HOOK_COMPLETE_FAILED", "HOOK_FAILED")
-# queries/invocation_by_id.sql's stand-in id, replaced by a real failure's as its comment asks a user to.
-PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 
 
 QUIET_FUNCTION = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
@@ -97,8 +92,13 @@ def main() -> int:
         keys = harness.object_keys()
         harness.download_archive(workdir)
         ok = _report(aws, harness, runs, keys, events)
-        curated, curated_ok = _curate(CuratorHarness(harness, runtime_environment=QUIET_FUNCTION), keys)
-        queries_ok = _queries(Path(workdir) / ARCHIVE_PREFIX, curated, failed_id=_latest_failure_id(events))
+        curator = CuratorHarness(harness, runtime_environment=QUIET_FUNCTION)
+        raw_ids = harness.read_archive().column("hook_result_id").to_pylist()
+        curated, curated_ok = curate(curator, keys, raw_ids)
+        queries_ok = named_queries(
+            Path(workdir) / ARCHIVE_PREFIX, curated, failed_id=latest_failure_id(events)
+        )
+        queries_ok = _annotation_queries(Path(workdir) / ARCHIVE_PREFIX) and queries_ok
         cli_ok = _operator_cli(aws, Path(workdir))
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s; moto and the emulator are stopped.")
     return 0 if ok and curated_ok and queries_ok and cli_ok else 1
@@ -188,92 +188,37 @@ def _report(
     return reconciliation.ok and bool(verdicts) and refused == 0
 
 
-def _curate(curator: CuratorHarness, keys: list[str]) -> tuple[pa.Table, bool]:
-    """One scheduled run of CuratorFunction with template.yaml's CuratorRole; then hook_results as an
-    analyst reads it (pyiceberg, the Glue catalog) and its data files per day beside the raw objects."""
-    print("\n## The curator (CuratorFunction, template.yaml's CuratorRole) fills hook_results\n")
-    started = time.monotonic()
-    report = curator.run()
-    elapsed_ms = (time.monotonic() - started) * 1000
+def _annotation_queries(archive_root: Path) -> bool:
+    """Each named query over hook_annotations (queries/annotations/), over the annotations the archiver
+    wrote: the rules and controls behind the failures. False when the archive holds no annotations."""
     print(
-        f"- one scheduled run (a cold start, {elapsed_ms:,.0f} ms): {report['objects_added']} raw objects "
-        f"read, {report['rows_written']:,} rows written in {report['commits']} commit(s), "
-        f"{len(report['days_compacted'])} day(s) compacted, {report['conflicts']} conflict(s)"
+        "\n## Athena named queries over hook_annotations (the rules and controls behind the failures), "
+        "transpiled with sqlglot and run by DuckDB\n"
     )
-    catalog = GlueCatalog("admin", None, **curator.admin_catalog_properties())
-    table = catalog.load_table((curator.database, curator.table_name))
-    rows = table.scan().to_arrow()
-    files = table.inspect.files()
-    files_per_day = Counter(
-        str(partition["dt"]) for partition in files.column("partition").to_pylist() if partition is not None
-    )
-    objects_per_day = Counter(key.split("/dt=", 1)[1][:10] for key in keys)
-    print(
-        f"- {curator.database}.{curator.table_name}: {rows.num_rows:,} rows, {files.num_rows} data files "
-        f"in {len(files_per_day)} dt partitions (raw: {len(keys)} objects in {len(objects_per_day)})"
-    )
-    shapes = Counter(
-        (objects_per_day[day], files_per_day.get(day, 0)) for day in objects_per_day | files_per_day
-    )
-    print("\n| raw objects in the day | curated data files in the day | days |")
-    print("|---:|---:|---:|")
-    for (objects, data_files), days in sorted(shapes.items()):
-        print(f"| {objects} | {data_files} | {days} |")
-    ids = rows.column("hook_result_id").to_pylist()
-    raw_ids = curator.archiver.read_archive().column("hook_result_id").to_pylist()
-    ok = len(ids) == len(set(ids)) and set(ids) == set(raw_ids)
-    print(f"\n- every raw row in hook_results, and once: {'yes' if ok else 'NO'}")
-    return rows.drop_columns(list(LINEAGE_COLUMNS)), ok
-
-
-def _latest_failure_id(events: list[Any]) -> str | None:
-    """The hook_result_id of the newest failure event received: what a user looks up with invocation_by_id."""
-    if not events:
-        return None
-    latest = max(events, key=lambda event: str(event["detail"].get("invoked_at") or ""))
-    return str(latest["detail"]["hook_result_id"])
-
-
-def _queries(archive_root: Path, curated: pa.Table, *, failed_id: str | None) -> bool:
-    """Each named query over hook_results (the curated table) and over hook_results_raw (the archive's
-    objects): the curated answer is printed, and must be the raw one, row for row."""
-    print(
-        "\n## Athena named queries over hook_results, transpiled with sqlglot and run by DuckDB, "
-        "each compared with hook_results_raw's answer\n"
-    )
-    raw = duckdb.connect()
-    pattern = str(archive_root / "dt=*" / "*.parquet").replace("'", "''")
-    # dt stays a string, as in the Glue table; DuckDB would otherwise infer DATE.
-    raw.execute(
-        "CREATE VIEW hook_results AS SELECT * FROM read_parquet("  # noqa: S608  # our own temp path, quoted
+    objects = sorted((archive_root / "annotations").glob("dt=*/*.parquet"))
+    if not objects:
+        print("No annotation objects in the archive: GetHookResult enriched no failure.\n")
+        return False
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    pattern = str(archive_root / "annotations" / "dt=*" / "*.parquet").replace("'", "''")
+    connection.execute(
+        "CREATE VIEW hook_annotations AS SELECT * FROM read_parquet("  # noqa: S608  # our own temp path
         f"'{pattern}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}})"
     )
-    curated_connection = duckdb.connect()
-    curated_connection.register("hook_results", curated)
-    all_same = True
-    for path in sorted(QUERIES.glob("*.sql")):
-        athena_sql = path.read_text()
-        note = ""
-        if PLACEHOLDER_ID in athena_sql and failed_id is not None:
-            athena_sql = athena_sql.replace(PLACEHOLDER_ID, failed_id)
-            note = f"With the newest failure event's hook_result_id, {failed_id}, for the placeholder.\n\n"
-        duck_sql = sqlglot.transpile(athena_sql, read="athena", write="duckdb")[0]
-        columns, rows = _answer(curated_connection, duck_sql)
-        same = (columns, rows) == _answer(raw, duck_sql)
-        all_same = all_same and same
-        print(f"### {path.stem}\n")
-        print(note, end="")
+    answered = True
+    for path in sorted((QUERIES / "annotations").glob("*.sql")):
+        duck_sql = sqlglot.transpile(path.read_text(), read="athena", write="duckdb")[0]
+        columns, rows = _answer(connection, duck_sql)
+        answered = answered and bool(rows)
+        print(f"### annotations/{path.stem}\n")
         print("| " + " | ".join(columns) + " |")
         print("|" + "---|" * len(columns))
         for row in rows[:5]:
             print("| " + " | ".join(str(value) for value in row) + " |")
-        print(f"\n{len(rows):,} row(s); same rows as hook_results_raw: {'yes' if same else 'NO'}\n")
-    return all_same
-
-
-def _answer(connection: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    result = connection.execute(sql)
-    return [column[0] for column in result.description], result.fetchall()
+        print(f"\n{len(rows):,} row(s), from {len(objects):,} annotation object(s)\n")
+    connection.close()
+    return answered
 
 
 def _operator_cli(aws: LocalAws, workdir: Path) -> bool:

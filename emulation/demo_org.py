@@ -4,7 +4,9 @@ The management account holds the central stack (template.yaml with OrganizationI
 key, bus, fleet health). Three member accounts in two regions each run the member StackSet's archiver (the
 member template generated from template.yaml, its role created as that template defines it) against their
 own account-region's ListHookResults. Then one member stops; the others commit hours later; fleet health,
-run with its own read-only role, names the stopped one. Every call is authorized as IAM would, on the wire.
+run with its own read-only role, names the stopped one. The central stack's curator, with its CuratorRole,
+then fills hook_results from every member's raw objects, and the named queries answered from it are
+compared with the raw archive's answers. Every call is authorized as IAM would, on the wire.
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlglot
 from botocore.exceptions import ClientError
 
 from emulation.aws_stack import LocalAws, local_aws
+from emulation.curated_queries import curate, latest_failure_id, named_queries
+from emulation.curator_harness import CentralDeployment, CuratorHarness
 from emulation.hook_results_api import HookResultsEmulator
 from emulation.organization import CentralArchive, FleetHealthCheck, LocalOrganization, MemberArchiver
 from emulation.reconciliation import reconcile_member
@@ -84,12 +90,13 @@ def main() -> int:
         print("|---|---|---|---|---:|---:|---:|")
         for (name, region), member in members.items():
             _show(name, region, "backfill", member.run())
-        for (name, region), member in members.items():
+        for index, ((name, region), member) in enumerate(members.items()):
             if (name, region) == STOPPED:
                 continue
             moment = datetime.now(UTC)
+            # a seed of its own: hook_result_ids are unique across accounts and regions, as on AWS
             member.emulator.add(
-                *synthetic_results(start=moment - timedelta(minutes=3), end=moment, count=8, seed=7)
+                *synthetic_results(start=moment - timedelta(minutes=3), end=moment, count=8, seed=7 + index)
             )
             _show(name, region, f"{HOURS_LATER} h later", member.run(later_ms=HOURS_LATER * HOUR_MS))
         events = aws.receive_events()
@@ -98,6 +105,7 @@ def main() -> int:
         ok &= _fleet(central, members)
         with tempfile.TemporaryDirectory() as workdir:
             ok &= _queries(central, Path(workdir), members)
+            ok &= _curated(central, Path(workdir) / central.prefix, latest_failure_id(events))
     print(f"\nOrganization demo finished in {time.monotonic() - started:.1f} s; everything local is stopped.")
     return 0 if ok else 1
 
@@ -217,6 +225,19 @@ def _queries(central: CentralArchive, workdir: Path, members: dict[tuple[str, st
     seen = {(account, region) for account, region, *_counts in rows}
     print(f"\nAll {len(wanted)} account-regions in one query: {'yes' if seen == wanted else 'NO'}")
     return bool(seen == wanted)
+
+
+def _curated(central: CentralArchive, archive_root: Path, failed_id: str | None) -> bool:
+    """The central stack's CuratorFunction over every member's raw objects, then the named queries from
+    hook_results, each compared with hook_results_raw's answer (the copy `_queries` made)."""
+    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    curator = CuratorHarness(CentralDeployment(central), runtime_environment=quiet)
+    raw_ids = pa.concat_tables(
+        pq.read_table(path, columns=["hook_result_id"])
+        for path in sorted(archive_root.glob("dt=*/*.parquet"))
+    ).column("hook_result_id")
+    curated, curated_ok = curate(curator, central.object_keys(), raw_ids.to_pylist())
+    return named_queries(archive_root, curated, failed_id=failed_id) and curated_ok
 
 
 if __name__ == "__main__":
