@@ -13,8 +13,10 @@ import pytest
 
 from hook_archive.errors import ArchiveWriteError
 from hook_archive.logic.archive_run import ArchiverDependencies, RunSettings
+from hook_archive.logic.audit import compared_days, digest_of
 from hook_archive.logic.partitioning import partition_prefix
-from hook_archive.models.hook_result import IN_PROGRESS, HookResult
+from hook_archive.models.checkpoint import DayDigest
+from hook_archive.models.hook_result import IN_PROGRESS, HookResult, utc_date
 from hook_archive.models.run_report import RunReport
 from tests.functional.fakes import FakeBucket, FakeWorld, Probe, S3Error, decode_rows, default_settings
 from tests.functional.history import BASE_MS, COMPLETE_FAILED, MINUTE_MS, History
@@ -49,7 +51,8 @@ class FakeArchivedIds:
                     body = self._bucket.get(key).body
                 except S3Error as error:
                     raise ArchiveWriteError(f"reading {key} for the audit failed: {error.code}") from error
-                ids.update(row["hook_result_id"] for row in decode_rows(body))
+                rows = decode_rows(body)
+                ids.update(row["hook_result_id"] for row in rows if row["invoked_at_ms"] is not None)
             objects += len(keys)
             found[day] = frozenset(ids)
         return found, objects
@@ -61,7 +64,8 @@ class AuditedWorld(FakeWorld):
     def dependencies(self, probe: Probe | None = None) -> ArchiverDependencies:
         probe = probe or Probe()
         deps = super().dependencies(probe)
-        return replace(deps, archived_ids=FakeArchivedIds(self.bucket, self.settings, probe))
+        self.last_reads = FakeArchivedIds(self.bucket, self.settings, probe)
+        return replace(deps, archived_ids=self.last_reads)
 
 
 def audited_world(
@@ -103,8 +107,10 @@ def test_a_result_listed_after_the_late_window_is_missed_by_scans_and_archived_o
     world.clock.advance(AUDIT_EVERY_MS)
     report = completed(world.run())
     assert (report.audit_repaired, report.archived, report.audit_completed) == (1, 1, True)
-    assert report.audit_pages == 4  # the whole listing: 91 results, 25 a page
-    assert report.audit_objects_read == 4  # only the four days it lists, this account-region's objects
+    # (the listing twice, 91 results at 25 a page: once to compare the digests, once to repair the day that
+    # differs, whose objects alone it reads: one, this account-region's),
+    assert report.audit_pages == 8
+    assert report.audit_objects_read == 1
     assert report.events_published == 1
     checkpoint = world.load_checkpoint()
     assert checkpoint is not None
@@ -118,6 +124,7 @@ def test_a_result_listed_after_the_late_window_is_missed_by_scans_and_archived_o
     world.clock.advance(AUDIT_EVERY_MS)
     again = completed(world.run())
     assert (again.audit_completed, again.audit_repaired, again.archived) == (True, 0, 0)
+    assert (again.audit_pages, again.audit_objects_read) == (4, 0)  # the digests agree: no read
     ids = [row["hook_result_id"] for row in world.archive_rows()]
     assert ids.count(late.hook_result_id) == 1
     assert reconcile(world).ok, reconcile(world).summary()
@@ -170,7 +177,8 @@ def test_an_audit_longer_than_a_run_resumes_from_its_token_and_completes_once() 
     audit_runs = [report for report in reports if report.audit_pages]
     assert len(audit_runs) >= 3, [report.audit_pages for report in reports]
     assert reports[-1].audit_completed
-    assert sum(report.audit_pages for report in reports) == 13  # 301 results, 25 a page: no page twice
+    # 301 results, 25 a page: 13 to compare, 13 to repair the day that differs, no page twice.
+    assert sum(report.audit_pages for report in reports) == 26
     # archiving the late result once,
     assert sum(report.audit_repaired for report in reports) == 1
     assert reconcile(world).ok, reconcile(world).summary()
@@ -300,3 +308,144 @@ def test_an_invocation_that_finishes_in_the_audit_run_is_archived_once_by_the_sc
     assert (report.archived_completed, report.audit_repaired, report.audit_completed) == (1, 0, True)
     assert [row["hook_result_id"] for row in world.archive_rows()].count(running.hook_result_id) == 1
     assert reconcile(world).ok, reconcile(world).summary()
+
+
+# -- the digests: no read in steady state (logic/audit.py, models/checkpoint.py IdDigests)
+
+
+def true_digests(world: FakeWorld) -> dict[date, DayDigest]:
+    """The archive's digest per day, from reading every committed and uncommitted object back."""
+    ids: dict[date, set[str]] = {}
+    for row in world.archive_rows():
+        if row["invoked_at_ms"] is not None:
+            ids.setdefault(date.fromisoformat(row["dt"]), set()).add(row["hook_result_id"])
+    return {day: digest_of(found) for day, found in ids.items()}
+
+
+def digest_gaps(world: FakeWorld) -> dict[date, tuple[DayDigest | None, DayDigest]]:
+    """The compared days (and every archived day) whose checkpoint digest is not the archive's."""
+    checkpoint = world.load_checkpoint()
+    assert checkpoint is not None
+    assert checkpoint.id_digests is not None
+    truth = true_digests(world)
+    days = set(truth) | set(compared_days(world.clock()))
+    return {
+        day: (checkpoint.id_digests.of(day), truth.get(day, DayDigest()))
+        for day in sorted(days)
+        if checkpoint.id_digests.of(day) != truth.get(day, DayDigest())
+    }
+
+
+def test_in_steady_state_an_audit_reads_no_object_and_a_late_arrival_makes_it_read_only_its_day() -> None:
+    # Given an archive kept by scheduled runs, with failures and successes,
+    world = audited_world(days=5, per_day=40)
+    completed(world.run())
+    for _ in range(3):
+        world.clock.advance(5 * MINUTE_MS)
+        completed(world.run())
+    assert digest_gaps(world) == {}
+    # when the daily audit is due and nothing arrived late, then it pages the listing once and reads nothing,
+    world.clock.advance(AUDIT_EVERY_MS)
+    quiet = completed(world.run())
+    assert (quiet.audit_completed, quiet.audit_pages, quiet.audit_objects_read) == (True, 8, 0)
+    assert quiet.audit_repaired == 0
+    # and the control: a late arrival makes the next audit read its day's objects only, and repair it once.
+    world.clock.advance(5 * MINUTE_MS)
+    late = plant_a_late_failure(world)
+    assert late.invoked_at_ms is not None
+    late_day = utc_date(late.invoked_at_ms)
+    day_objects = len(
+        world.bucket.keys(
+            f"{partition_prefix(world.settings.archive_prefix, late_day)}{world.settings.account_id}-"
+        )
+    )
+    world.clock.advance(AUDIT_EVERY_MS)
+    audited = completed(world.run())
+    assert (audited.audit_repaired, audited.audit_objects_read) == (1, day_objects)
+    assert world.last_reads.days_read == [late_day]
+    assert digest_gaps(world) == {}
+    assert reconcile(world).ok, reconcile(world).summary()
+    world.clock.advance(AUDIT_EVERY_MS)
+    again = completed(world.run())
+    assert (again.audit_repaired, again.audit_objects_read, again.archived) == (0, 0, 0)
+    assert [row["hook_result_id"] for row in world.archive_rows()].count(late.hook_result_id) == 1
+
+
+def test_an_abandoned_invocation_is_counted_on_both_sides_and_its_day_reads_nothing() -> None:
+    # Given an invocation the API lists in progress for good, which the archiver abandons (archives as is),
+    world = audited_world()
+    stuck = History(81).one(BASE_MS - 30 * MINUTE_MS, status=IN_PROGRESS)
+    world.api.add(stuck)
+    completed(world.run())
+    world.clock.advance(world.settings.in_progress_timeout_ms + 5 * MINUTE_MS)
+    assert completed(world.run()).archived_abandoned == 1
+    # when the audit is due, then its day agrees: the listing counts it as the archive does, no read,
+    world.clock.advance(AUDIT_EVERY_MS)
+    report = completed(world.run())
+    assert (report.audit_completed, report.audit_objects_read, report.audit_repaired) == (True, 0, 0)
+    assert digest_gaps(world) == {}
+
+
+def test_an_old_checkpoint_without_digests_reads_every_day_once_then_the_next_audit_reads_none() -> None:
+    # Given an archive whose checkpoint was written before digests existed,
+    world = audited_world(days=4, per_day=30)
+    completed(world.run())
+    store = world.checkpoint_store()
+    checkpoint, etag = store.load()
+    assert checkpoint is not None
+    store.save(checkpoint.model_copy(update={"id_digests": None}), etag=etag)
+    world.clock.advance(5 * MINUTE_MS)
+    completed(world.run())  # a run after the upgrade: its digests start after today
+    checkpoint = world.load_checkpoint()
+    assert checkpoint is not None
+    assert checkpoint.id_digests is not None
+    assert all(checkpoint.id_digests.of(day) is None for day in true_digests(world))
+    # when the audit is due, then it reads every compared day whose digest is unknown once (those before
+    # the upgrade; this account-region's objects),
+    world.clock.advance(AUDIT_EVERY_MS)
+    digests = checkpoint.id_digests
+    upgraded = completed(world.run())
+    assert upgraded.audit_completed
+    unknown = [day for day in compared_days(world.clock()) if digests.of(day) is None]
+    assert len(unknown) >= 88
+    assert sorted(world.last_reads.days_read) == unknown
+    assert upgraded.audit_objects_read == len(world.archive_keys())
+    assert upgraded.audit_repaired == 0
+    assert digest_gaps(world) == {}
+    # and the next audit reads none.
+    world.clock.advance(AUDIT_EVERY_MS)
+    assert completed(world.run()).audit_objects_read == 0
+
+
+def test_a_crash_before_any_step_of_a_digest_updating_run_leaves_the_digests_equal_to_the_archive() -> None:
+    steps = steps_of_an_audit_run()
+    failures = []
+    for crash_at in range(1, len(steps) + 1):
+        # Given a run that repairs a late result (and so re-syncs its day) and dies before its step crash_at,
+        world = prepared_for_an_audit()
+        assert isinstance(world.run(Probe(crash_at=crash_at)), SimulatedCrash)
+        # when clean runs follow, one of them adopting what the dead run wrote,
+        for outcome in world.settle(runs=3):
+            completed(outcome)
+        # then the checkpoint's digests equal those of the archive read back, and the archive is exact.
+        gaps = digest_gaps(world)
+        if gaps:
+            failures.append(f"crash before step {crash_at} ({steps[crash_at - 1]}): {gaps}")
+        elif not reconcile(world).ok:
+            failures.append(f"crash before step {crash_at}: {reconcile(world).summary()}")
+    assert not failures, "\n".join(failures)
+    # and the control: a digest the commit forgot to update is seen.
+    world = prepared_for_an_audit()
+    completed(world.run())
+    store = world.checkpoint_store()
+    checkpoint, etag = store.load()
+    assert checkpoint is not None
+    assert checkpoint.id_digests is not None
+    day, digest = next(iter(checkpoint.id_digests.days.items()))
+    wrong = DayDigest(count=digest.count - 1, sum=digest.sum)
+    days = {**checkpoint.id_digests.days, day: wrong}
+    store.save(
+        checkpoint.model_copy(update={"id_digests": checkpoint.id_digests.model_copy(update={"days": days})}),
+        etag=etag,
+    )
+    assert digest_gaps(world)

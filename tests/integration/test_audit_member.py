@@ -60,7 +60,7 @@ def test_a_members_audit_repairs_a_late_arrival_into_the_central_archive_once(
     audited = archiver.run(later_ms=DAY_MS + 3_600_000)
     assert audited["errors"] == []
     assert (audited["audit_repaired"], audited["audit_completed"]) == (1, True)
-    assert audited["audit_objects_read"] >= 3
+    assert audited["audit_objects_read"] == 1  # only the late result's day: the other days' digests agree
     # and the central archive holds the result once, its event on the central bus.
     report = reconcile_member(
         central.organization.aws.client("s3"),

@@ -23,8 +23,15 @@ DAY = date(2026, 11, 18)
 PREFIX = "hook-results/dt=2026-11-18/123456789012-us-east-1-"
 
 
-def _parquet(ids: list[str]) -> bytes:
-    table = pa.table({"hook_result_id": ids, "status": ["HOOK_COMPLETE_SUCCEEDED"] * len(ids)})
+def _parquet(ids: list[str], *, undated: tuple[str, ...] = ()) -> bytes:
+    invoked_at = [1_795_000_000_000] * len(ids) + [None] * len(undated)
+    table = pa.table(
+        {
+            "hook_result_id": [*ids, *undated],
+            "status": ["HOOK_COMPLETE_SUCCEEDED"] * (len(ids) + len(undated)),
+            "invoked_at": pa.array(invoked_at, pa.timestamp("ms", tz="UTC")),
+        }
+    )
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -68,10 +75,11 @@ def test_a_days_ids_come_from_every_page_of_its_listing_and_only_this_account_re
         {"Bucket": "archive", "Prefix": PREFIX, "ContinuationToken": "next"},
     )
     _get(stubber, first, _parquet(["a", "b"]))
-    _get(stubber, second, _parquet(["c"]))
+    _get(stubber, second, _parquet(["c"], undated=("filed-by-archive-date",)))
     with stubber:
         ids, objects = reader.ids_of_days([DAY])
     stubber.assert_no_pending_responses()
+    # A row without InvokedAt is left out: the audit never looks for one, the day digests do not count it.
     assert ids == {DAY: frozenset({"a", "b", "c"})}
     assert objects == 2
 

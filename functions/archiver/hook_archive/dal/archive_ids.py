@@ -1,5 +1,7 @@
 """The self-audit's reads (logic/audit.py): which ids this account-region's archive objects hold, one dt
-partition at a time, reading the ``hook_result_id`` column only."""
+partition at a time, reading the ``hook_result_id`` and ``invoked_at`` columns only. A row without
+InvokedAt (filed under the day it was archived) is left out: the audit never looks for one, and the
+checkpoint's day digests do not count it (models/checkpoint.py IdDigests)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 ID_COLUMN = "hook_result_id"
+INVOKED_AT_COLUMN = "invoked_at"
 # A day holds at most one object per run (288 at the 5-minute schedule): read several at once, boundedly.
 READ_THREADS = 8
 
@@ -90,8 +93,14 @@ class S3ArchivedIds:
             raise ArchiveWriteError(
                 f"reading s3://{self._bucket}/{key} for the audit failed: {error}"
             ) from error
-        column = pq.ParquetFile(io.BytesIO(body)).read(columns=[ID_COLUMN]).column(ID_COLUMN)
-        return frozenset(str(value) for value in column.to_pylist() if value is not None)
+        table = pq.ParquetFile(io.BytesIO(body)).read(columns=[ID_COLUMN, INVOKED_AT_COLUMN])
+        ids = table.column(ID_COLUMN).to_pylist()
+        invoked_at = table.column(INVOKED_AT_COLUMN).to_pylist()
+        return frozenset(
+            str(value)
+            for value, at in zip(ids, invoked_at, strict=True)
+            if value is not None and at is not None
+        )
 
     def ids_of_days(self, days: Iterable[date]) -> tuple[dict[date, frozenset[str]], int]:
         wanted = list(days)

@@ -38,7 +38,7 @@ from hook_archive.logic.annotation_catch_up import (
     is_permanent,
     oldest_first,
 )
-from hook_archive.logic.audit import ArchivedIds, Audit, plan, run_audit
+from hook_archive.logic.audit import ArchivedIds, Audit, digest_keep_from, digest_of, plan, run_audit
 from hook_archive.logic.failure_events import EventEnvelope, build_detail, enrichment_from_api, to_envelope
 from hook_archive.logic.partitioning import (
     annotation_key,
@@ -50,9 +50,17 @@ from hook_archive.logic.partitioning import (
 )
 from hook_archive.logic.sweep import Sweep, SweepOutcome
 from hook_archive.models.annotation_schema import AnnotationRow, annotation_rows
-from hook_archive.models.checkpoint import AnnotationDue, AuditProgress, Checkpoint, OutboxEntry, WriteIntent
+from hook_archive.models.checkpoint import (
+    AnnotationDue,
+    AuditProgress,
+    Checkpoint,
+    DayDigest,
+    IdDigests,
+    OutboxEntry,
+    WriteIntent,
+)
 from hook_archive.models.failure_event import DETAIL_TYPE, Enrichment
-from hook_archive.models.hook_result import HookResult
+from hook_archive.models.hook_result import HookResult, utc_date
 from hook_archive.models.run_report import RunReport, SweepStats
 
 _MAX_CONSECUTIVE_ENRICHMENT_ERRORS = 3
@@ -195,6 +203,10 @@ class _Run:
     enrichment_errors: int = 0
     last_enrichment_error: str | None = None
     enrichment_refused: set[str] = field(default_factory=set)
+    # The audit's archive digests (models/checkpoint.py IdDigests): of the rows this run spools, per day, and
+    # of the days the audit read, which replace the checkpoint's at the commit.
+    spooled_digests: dict[date, DayDigest] = field(default_factory=dict)
+    resynced_digests: dict[date, DayDigest] = field(default_factory=dict)
 
     def time_left_for_paging(self) -> bool:
         return self.clock_ms() < self.deadline_ms - self.settings.safety_margin_ms
@@ -265,6 +277,7 @@ def run_archive(
                 "annotations_due": annotations_due,
                 "intent": None,
                 "audit": audit_state,
+                "id_digests": _id_digests(run, checkpoint, started_ms),
             }
         )
         heartbeat_due = clock() - (checkpoint.updated_at_ms or 0) >= settings.heartbeat_ms
@@ -394,11 +407,22 @@ def _audit(
     )
     if not audit_plan.due or archived_ids is None or not outcome.complete or report.status != "complete":
         return outcome, audit_plan.state
+    known = checkpoint.known_ids
+    digests = checkpoint.id_digests
+
+    def archive_digest(day: date) -> DayDigest | None:
+        # The archive as the commit will leave it: what the checkpoint counted plus this run's rows so far.
+        counted = digests.of(day) if digests is not None else None
+        return counted.plus(run.spooled_digests.get(day, DayDigest())) if counted is not None else None
+
     audit = Audit(
         archived_ids,
         now_ms=now_ms,
         late_window_ms=settings.late_window_ms,
         handled=lambda result_id: result_id in outcome.archived or result_id in outcome.pending,
+        archived_in_run=lambda result_id: result_id in outcome.archived,
+        remembered=lambda result_id: result_id in known,
+        archive_digest=archive_digest,
     )
     result = run_audit(
         audit,
@@ -414,6 +438,7 @@ def _audit(
     report.audit_objects_read = audit.objects_read
     report.audit_repaired = len(audit.repaired)
     report.audit_completed = result.completed
+    run.resynced_digests = audit.resynced()
     report.archived += len(audit.repaired)
     if result.error is not None:
         report.errors.append(f"self-audit stopped: {result.error}")
@@ -423,6 +448,16 @@ def _audit(
             extra={"audit_repaired": len(audit.repaired), "hook_result_ids": sorted(audit.repaired)[:100]},
         )
     return replace(outcome, archived={**outcome.archived, **audit.repaired}), result.state
+
+
+def _id_digests(run: _Run, checkpoint: Checkpoint, now_ms: int) -> IdDigests:
+    """The archive digests after this commit: the rows it makes archived added (adopted ones included: their
+    dead run never committed them), the days the audit read re-synced. A checkpoint that had none starts them
+    after today: the days before may hold rows no digest counted, so they stay unknown until read."""
+    digests = checkpoint.id_digests or IdDigests.starting_after(utc_date(now_ms))
+    return digests.updated(
+        run.spooled_digests, resynced=run.resynced_digests, keep_from=digest_keep_from(now_ms)
+    )
 
 
 def _parse(report: RunReport, raw_page: list[Mapping[str, Any]]) -> Iterator[HookResult]:
@@ -444,6 +479,10 @@ def _spool(run: _Run, spool: ArchiveSpool, result: HookResult, sequence: int, no
         sequence=sequence,
     )
     spool.add(key, result)
+    if result.invoked_at_ms is not None:
+        run.spooled_digests[day] = run.spooled_digests.get(day, DayDigest()).plus(
+            digest_of([result.hook_result_id])
+        )
     run.report.partitions[day.isoformat()] = run.report.partitions.get(day.isoformat(), 0) + 1
     if result.is_failure:
         run.failures.append(_Failure(result, key))

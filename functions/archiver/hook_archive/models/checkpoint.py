@@ -13,6 +13,7 @@ known_ids_object. Only the checkpoint store reads and writes that object.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -70,6 +71,57 @@ class ScanProgress(BaseModel):
     max_ms: int | None = None
 
 
+DIGEST_MODULUS = 2**64
+
+
+class DayDigest(BaseModel):
+    """The ids of one dt day as a count and a sum mod 2**64 of their 64-bit hashes (logic/audit.py's
+    ``id_hash``): equal digests mean equal sets of ids but for a 2**-64 chance, and a digest grows by
+    addition, so it is updated without reading the day back."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    count: int = Field(default=0, ge=0)
+    sum: int = Field(default=0, ge=0, lt=DIGEST_MODULUS)
+
+    def plus(self, other: DayDigest) -> DayDigest:
+        return DayDigest(count=self.count + other.count, sum=(self.sum + other.sum) % DIGEST_MODULUS)
+
+
+class IdDigests(BaseModel):
+    """The archive side of the audit: per dt day, the digest of the distinct hook_result_ids (with
+    InvokedAt) of this account-region's committed objects. A day is known when it is in ``days``, or on or
+    after ``since`` (then absent means empty); any other day is unknown, and the audit reads it. Absent in
+    checkpoints written before digests existed: every day archived until then is unknown."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    since: date
+    days: dict[date, DayDigest] = Field(default_factory=dict)
+
+    def of(self, day: date) -> DayDigest | None:
+        if day in self.days:
+            return self.days[day]
+        return DayDigest() if day >= self.since else None
+
+    def updated(
+        self, added: dict[date, DayDigest], *, resynced: dict[date, DayDigest], keep_from: date
+    ) -> IdDigests:
+        """These digests after a commit: resynced days replaced by what was read, the rows the commit
+        archives added to every known day (an unknown day stays unknown), days before keep_from pruned."""
+        days = {**self.days, **resynced}
+        for day, digest in added.items():
+            base = days.get(day, DayDigest() if day >= self.since else None)
+            if base is not None:
+                days[day] = base.plus(digest)
+        return IdDigests(since=self.since, days={day: days[day] for day in sorted(days) if day >= keep_from})
+
+    @classmethod
+    def starting_after(cls, day: date) -> IdDigests:
+        """For a checkpoint that had none: the days until ``day`` may hold rows never counted."""
+        return cls(since=day + timedelta(days=1))
+
+
 class AuditProgress(BaseModel):
     """The daily self-audit (logic/audit.py): when the next one is due, when one last reached the end of the
     listing, and where an audit cut short by the time budget resumes. Absent in checkpoints written before
@@ -83,6 +135,11 @@ class AuditProgress(BaseModel):
     next_token: str | None = None  # where it resumes (None: from the top)
     pages: int = Field(default=0, ge=0)  # read so far by the audit in progress
     repaired: int = Field(default=0, ge=0)  # archived so far by the audit in progress
+    # Phase 1 pages the listing into per-day digests of what the archive should hold (no reads); phase 2
+    # pages it again and reads only the days whose digests differed (logic/audit.py).
+    phase: Literal["compare", "repair"] = "compare"
+    listed: dict[date, DayDigest] = Field(default_factory=dict)  # phase 1's digests so far
+    differing: list[date] = Field(default_factory=list)  # the days phase 2 reads
 
     @property
     def in_progress(self) -> bool:
@@ -131,6 +188,8 @@ class Checkpoint(BaseModel):
     annotations_due: list[AnnotationDue] = Field(default_factory=list)
     scan: ScanProgress | None = None
     audit: AuditProgress | None = None
+    # The audit's digest of the archived ids per day (absent before digests existed: all days unknown).
+    id_digests: IdDigests | None = None
     intent: WriteIntent | None = None
     updated_at_ms: int | None = None
 
@@ -149,7 +208,8 @@ class Checkpoint(BaseModel):
 
     @classmethod
     def initial(cls, *, account_id: str, region: str) -> Checkpoint:
-        return cls(account_id=account_id, region=region)
+        # Nothing archived yet: every day is known, and empty.
+        return cls(account_id=account_id, region=region, id_digests=IdDigests(since=date(1970, 1, 1)))
 
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json().encode()
