@@ -54,9 +54,10 @@ MEMBER_TARGET = 2.00  # USD per member account-region and month
 LOG_EVENT_OVERHEAD = 26  # bytes PutLogEvents counts per event on top of its message (counted: an upper bound)
 KMS_REQUESTS_PER_RUN = 2  # SSE-KMS with S3 Bucket Keys: at most a data key and a decrypt per cold run
 # The daily self-audit (AUDIT_INTERVAL_HOURS=24, logic/audit.py), modelled rather than measured: the
-# measured ticks are 5-minute runs, and an audit is one run a day. It pages the whole 90-day listing
-# (PAGE_SIZE results a page, one call after the other) and reads the hook_result_id column of every object
-# the account-region wrote in those 90 days (dal/archive_ids.py: 8 threads, one GET of the whole object).
+# measured ticks are 5-minute runs, and an audit is one run a day. Phase 1 pages the whole 90-day listing
+# (PAGE_SIZE results a page, one call after the other) and compares per-day digests with the checkpoint's:
+# no read. Only when a day differs (a late arrival: rare, and alarmed) does phase 2 page the listing again
+# and read that day's objects (dal/archive_ids.py: 8 threads, one GET of the whole object).
 AUDIT_DAYS = 90
 AUDIT_GETS_PER_OBJECT = 1
 AUDIT_READ_THREADS = 8
@@ -162,15 +163,33 @@ def account_region_cost(
     return {**items, "metric_count": float(metrics), "logs_gb": ingested_gb, "total": sum(items.values())}
 
 
-def audit_cost(volume: int, *, objects_per_tick: float, gb: float) -> dict[str, float]:
+def audit_cost(
+    volume: int, *, objects_per_tick: float, gb: float, differing_days: float = 0.0
+) -> dict[str, float]:
     """One audit a day for a month: its ListHookResults pages and object reads as Lambda seconds at
-    API_LATENCY_S per call (the pages in sequence, the reads AUDIT_READ_THREADS at a time), and its GETs."""
-    pages = math.ceil(AUDIT_DAYS * volume / PAGE_SIZE)
-    objects = AUDIT_DAYS * TICKS_PER_DAY * objects_per_tick
-    seconds = pages * API_LATENCY_S + objects * API_LATENCY_S / AUDIT_READ_THREADS
-    lambda_cost = 30 * seconds * gb * PRICE["lambda_gb_s_arm64"]
-    gets = 30 * objects * AUDIT_GETS_PER_OBJECT * PRICE["s3_get"]
-    return {"pages": pages, "objects": objects, "seconds": seconds, "total": lambda_cost + gets}
+    API_LATENCY_S per call (the pages in sequence, the reads AUDIT_READ_THREADS at a time), and its GETs.
+    In steady state (differing_days 0) it is the listing alone; each audit that finds days differing pays a
+    second listing and those days' objects. ``repair_total`` is what one such audit of one day adds."""
+    listing = math.ceil(AUDIT_DAYS * volume / PAGE_SIZE)
+    day_objects = TICKS_PER_DAY * objects_per_tick
+
+    def cost(pages: float, objects: float) -> tuple[float, float]:
+        seconds = pages * API_LATENCY_S + objects * API_LATENCY_S / AUDIT_READ_THREADS
+        gets = objects * AUDIT_GETS_PER_OBJECT * PRICE["s3_get"]
+        return seconds, seconds * gb * PRICE["lambda_gb_s_arm64"] + gets
+
+    pages = listing * (1 + min(differing_days, 1.0))
+    objects = differing_days * day_objects
+    seconds, daily = cost(pages, objects)
+    _repair_seconds, repair = cost(listing, day_objects)
+    return {
+        "pages": pages,
+        "objects": objects,
+        "seconds": seconds,
+        "total": 30 * daily,
+        "repair_objects": day_objects,
+        "repair_total": repair,
+    }
 
 
 def platform_log_lines() -> list[str]:
@@ -533,7 +552,7 @@ ITEM_LABELS = {
     "events": "PutEvents",
     "athena": "Athena scans (own queries / share of the central ones)",
     "athena_gets": "S3 GETs by Athena",
-    "audit": "daily self-audit (modelled: 90-day listing, id reads)",
+    "audit": "daily self-audit (modelled: 90-day listing, digests, no read in steady state)",
     "scheduler": "EventBridge Scheduler",
     "xray": "X-Ray traces",
     "metrics": "CloudWatch custom metrics",
@@ -622,17 +641,20 @@ def _model_text(section: Section, comparison: Comparison) -> None:
         f"CloudWatch Logs $0.50/GB ingested and $0.03/GB-month stored for {log_retention_days():.0f} days "
         "(LogRetentionDays; uncompressed, an upper bound), alarms $0.10, dashboard $3.00.\n\n"
         "**Daily self-audit** (`AUDIT_INTERVAL_HOURS=24`), modelled, not measured: each day it pages the "
-        "whole "
-        f"{AUDIT_DAYS}-day listing ({PAGE_SIZE} results a page, in sequence) and reads the `hook_result_id` "
-        f"column of every object the account-region wrote in those days ({AUDIT_GETS_PER_OBJECT} GETs each, "
-        f"{AUDIT_READ_THREADS} at a time), each call {API_LATENCY_S * 1000:.0f} ms of billed Lambda time. "
+        f"whole {AUDIT_DAYS}-day listing ({PAGE_SIZE} results a page, in sequence) and compares each day's "
+        "digest of the listed ids with the one the checkpoint keeps of the archive: in steady state it reads "
+        "no object. Each call is "
+        f"{API_LATENCY_S * 1000:.0f} ms of billed Lambda time. "
         + "; ".join(
             f"{r['volume']:,}/day: {r['audit_pages']:,.0f} pages, {r['audit_objects']:,.0f} objects, "
             f"{r['audit_seconds']:,.0f} s a day, ${r['audit']:.2f} a month"
             for r in comparison.table
         )
-        + ". At a high volume the listing dominates and one audit spans many runs (it resumes from its "
-        "token); a longer `AUDIT_INTERVAL_HOURS` divides its cost."
+        + ". Only an audit that finds a day differing (a late arrival, which `AuditRepaired` alarms on) "
+        "pages the listing a second time and reads that day's objects (at most one a run; "
+        f"{AUDIT_GETS_PER_OBJECT} GET each, {AUDIT_READ_THREADS} at a time). At a "
+        "high volume the listing dominates and one audit spans many runs (it resumes from its token); a "
+        "longer `AUDIT_INTERVAL_HOURS` divides its cost."
     )
 
 
