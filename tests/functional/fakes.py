@@ -33,7 +33,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from hook_archive.dal.aws_errors import S3_CONFLICT_CODES, S3_NOT_FOUND_CODES
 from hook_archive.dal.event_publisher import (
@@ -356,17 +356,19 @@ class FakeSpooledObject:
     body: bytes
 
 
-class FakeSpool:
-    """ParquetSpool in memory: rows per key; finish() gives one object per key, sorted by key."""
+Row = TypeVar("Row")
 
-    def __init__(self, *, account_id: str, region: str, archived_at_ms: int) -> None:
-        self._account_id = account_id
-        self._region = region
-        self._archived_at_ms = archived_at_ms
-        self._rows: dict[str, list[HookResult]] = {}
+
+class MemorySpool(Generic[Row]):
+    """A spool in memory (ParquetSpool, the annotation spool): rows per key; finish() gives one object per
+    key, sorted by key, its body what `encode` makes of the key's rows."""
+
+    def __init__(self, encode: Callable[[list[Row]], bytes]) -> None:
+        self._encode = encode
+        self._rows: dict[str, list[Row]] = {}
         self._closed = False
 
-    def add(self, key: str, result: HookResult) -> None:
+    def add(self, key: str, result: Row) -> None:
         if self._closed:
             raise RuntimeError("the spool is finished or discarded")
         self._rows.setdefault(key, []).append(result)
@@ -380,21 +382,22 @@ class FakeSpool:
             raise RuntimeError("the spool is finished or discarded")
         self._closed = True
         return [
-            FakeSpooledObject(
-                key,
-                len(results),
-                encode_rows(
-                    results,
-                    account_id=self._account_id,
-                    region=self._region,
-                    archived_at_ms=self._archived_at_ms,
-                ),
-            )
-            for key, results in sorted(self._rows.items())
+            FakeSpooledObject(key, len(rows), self._encode(rows)) for key, rows in sorted(self._rows.items())
         ]
 
     def discard(self) -> None:
         self._closed = True
+
+
+class FakeSpool(MemorySpool[HookResult]):
+    """ParquetSpool in memory: the results' rows encoded as the fake archive's objects (encode_rows)."""
+
+    def __init__(self, *, account_id: str, region: str, archived_at_ms: int) -> None:
+        super().__init__(
+            lambda results: encode_rows(
+                results, account_id=account_id, region=region, archived_at_ms=archived_at_ms
+            )
+        )
 
 
 class FakeArchiveStore:

@@ -20,6 +20,7 @@ from tests.functional.fakes import (
     FakeBucket,
     FakeSpooledObject,
     FakeWorld,
+    MemorySpool,
     Probe,
     S3Error,
     default_settings,
@@ -34,33 +35,9 @@ ANNOTATIONS_PREFIX = "hook-results/annotations/dt="
 # -- the annotations table, in memory (AnnotationSpool / S3ArchiveWriter.upload + read_annotations) ----------
 
 
-class FakeAnnotationSpool:
-    """The annotation spool in memory: rows per key; finish() gives one object per key, sorted by key."""
-
-    def __init__(self) -> None:
-        self._rows: dict[str, list[AnnotationRow]] = {}
-        self._closed = False
-
-    def add(self, key: str, result: AnnotationRow) -> None:
-        if self._closed:
-            raise RuntimeError("the spool is finished or discarded")
-        self._rows.setdefault(key, []).append(result)
-
-    @property
-    def keys(self) -> list[str]:
-        return sorted(self._rows)
-
-    def finish(self) -> list[FakeSpooledObject]:
-        if self._closed:
-            raise RuntimeError("the spool is finished or discarded")
-        self._closed = True
-        return [
-            FakeSpooledObject(key, len(rows), json.dumps([row.__dict__ for row in rows]).encode())
-            for key, rows in sorted(self._rows.items())
-        ]
-
-    def discard(self) -> None:
-        self._closed = True
+def annotation_spool() -> MemorySpool[AnnotationRow]:
+    """The annotation spool in memory: each object's body the JSON of its rows."""
+    return MemorySpool(lambda rows: json.dumps([row.__dict__ for row in rows]).encode())
 
 
 class FakeAnnotationStore:
@@ -102,7 +79,7 @@ class AnnotatedWorld(FakeWorld):
         return replace(
             deps,
             annotations=FakeAnnotationStore(self.bucket, probe=probe),
-            new_annotation_spool=lambda _archived_at_ms: FakeAnnotationSpool(),
+            new_annotation_spool=lambda _archived_at_ms: annotation_spool(),
         )
 
     def annotation_rows(self) -> list[dict[str, Any]]:
