@@ -79,7 +79,10 @@ One row per account-region archiving under the prefix, from its checkpoint
 holder if a run holds one, how far the scan has come (during a backfill: the oldest InvokedAt
 reached against the API's 90-day window, and an ETA from the rate between earlier commits when
 the bucket keeps versions), the outbox (events deferred for time, events PutEvents refused),
-invocations still in progress, and the last error the checkpoint records. Read-only.
+invocations still in progress, failures whose annotations a later run still fetches (count and
+the oldest dt), the self-audit (last completed, next due, phase and pages of one in progress,
+results the last one repaired; "-" for checkpoints older than these fields), and the last error
+the checkpoint records. Read-only.
 
 {LOCATION_HELP}
 
@@ -472,7 +475,8 @@ def build_report(args: argparse.Namespace, *, now: datetime) -> html_report.Repo
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = commands.add_parser(
         "status",
-        help="one row per account-region: last commit, lease, scan progress, outbox, last error",
+        help="one row per account-region: last commit, lease, scan progress, outbox, annotations due, "
+        "self-audit, last error",
         description=STATUS_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -6,7 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from hook_archive_cli.status import ArchiverStatus, ScanStatus, StatusReport, iso
+from hook_archive_cli.status import (
+    AnnotationsStatus,
+    ArchiverStatus,
+    AuditStatus,
+    ScanStatus,
+    StatusReport,
+    iso,
+)
 from hook_archive_cli.verify import DayReport, VerifyReport
 
 _SHOWN_IDS = 5  # ids listed per day and kind in the table; --json has them all
@@ -72,6 +79,31 @@ def _outbox(archiver: ArchiverStatus) -> str:
     return f"{archiver.outbox} ({archiver.events_deferred} deferred, {archiver.events_failing} failing)"
 
 
+def _annotations(annotations: AnnotationsStatus) -> str:
+    if annotations.pending is None:
+        return "-"
+    if annotations.oldest_pending_dt is None:
+        return str(annotations.pending)
+    return f"{annotations.pending} (oldest {annotations.oldest_pending_dt})"
+
+
+def _audit(audit: AuditStatus | None, *, now_ms: int) -> str:
+    """last 5h ago (2 repaired), due in 19h; during an audit: repair 12 page(s), last never, due now."""
+    if audit is None:
+        return "-"
+    words = []
+    if audit.in_progress:
+        words.append(f"{audit.phase} {audit.pages} page(s),")
+    if audit.last_completed_age_seconds is None:
+        words.append("last never,")
+    else:
+        repaired = "" if audit.last_repaired is None else f" ({audit.last_repaired} repaired)"
+        words.append(f"last {duration(audit.last_completed_age_seconds)} ago{repaired},")
+    until = (audit.next_due_ms - now_ms) // 1000
+    words.append(f"due in {duration(until)}" if until > 0 else "due now")
+    return " ".join(words)
+
+
 def status_table(report: StatusReport) -> str:
     heading = f"cfn-hook-archive status: {report.location} (stale after {report.stale_after_hours:g} h)"
     if not report.archivers:
@@ -79,7 +111,18 @@ def status_table(report: StatusReport) -> str:
             f"{heading}\n\nno checkpoint under {report.location}_state/: no archiver has committed here yet. "
             "Check --prefix (or --stack), and that the archiver has run."
         )
-    header = ("ARCHIVER", "HEALTH", "LAST COMMIT", "AGE", "LEASE", "SCAN", "OUTBOX", "PENDING")
+    header = (
+        "ARCHIVER",
+        "HEALTH",
+        "LAST COMMIT",
+        "AGE",
+        "LEASE",
+        "SCAN",
+        "OUTBOX",
+        "PENDING",
+        "ANNOTATIONS DUE",
+        "AUDIT",
+    )
     rows = [
         (
             archiver.name,
@@ -90,6 +133,8 @@ def status_table(report: StatusReport) -> str:
             _scan(archiver.scan),
             _outbox(archiver),
             str(archiver.pending),
+            _annotations(archiver.annotations),
+            _audit(archiver.audit, now_ms=report.checked_at_ms),
         )
         for archiver in report.archivers
     ]

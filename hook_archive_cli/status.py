@@ -1,7 +1,8 @@
 """``status``: one row per account-region from the checkpoints under the prefix. Pure: the fleet-health
 check (fleet_health/logic/fleet_check.py) judges each checkpoint's commit age and lease, and this module adds
 what an operator asks next from the archiver's own checkpoint model: how far a scan has come, how much waits
-in the outbox, and what went wrong last.
+in the outbox, which failures still wait for their annotations, where the self-audit stands, and what went
+wrong last.
 
 The checkpoint is the archiver's only durable record, so "last error" is what it can prove: a run that died
 or failed after its write intent (the intent is still there), failure events that PutEvents kept refusing
@@ -53,6 +54,29 @@ class ScanStatus:
 
 
 @dataclass(frozen=True)
+class AnnotationsStatus:
+    """Enrichment coverage: failures archived without their annotations, which a later run fetches
+    (the checkpoint's annotations_due). ``pending`` is None when the checkpoint predates that list."""
+
+    pending: int | None = None
+    oldest_pending_dt: str | None = None  # the dt partition of the oldest one waiting
+
+
+@dataclass(frozen=True)
+class AuditStatus:
+    """The daily self-audit as the checkpoint records it (models/checkpoint.py AuditProgress)."""
+
+    next_due_ms: int
+    last_completed_ms: int | None  # None: no audit has reached the end of the listing yet
+    last_completed_age_seconds: int | None
+    last_repaired: int | None  # results the last completed audit archived; None: not recorded
+    in_progress: bool
+    phase: str | None  # compare | repair, while an audit is in progress
+    pages: int | None  # read so far by the audit in progress
+    repaired_so_far: int | None  # archived so far by the audit in progress
+
+
+@dataclass(frozen=True)
 class ArchiverStatus:
     account_id: str
     region: str
@@ -70,6 +94,8 @@ class ArchiverStatus:
     events_deferred: int  # of those, never tried: the run ran out of time
     events_failing: int  # of those, refused by PutEvents with a retryable code
     pending: int  # invocations HOOK_IN_PROGRESS, waiting for a final status
+    annotations: AnnotationsStatus
+    audit: AuditStatus | None  # None: no audit recorded (an older archiver) or the checkpoint is unreadable
     last_error: str | None
 
     @property
@@ -199,6 +225,30 @@ def scan_status(checkpoint: Checkpoint, history: Sequence[CommittedVersion], *, 
     )
 
 
+def annotations_status(checkpoint: Checkpoint) -> AnnotationsStatus:
+    if "annotations_due" not in checkpoint.model_fields_set:
+        return AnnotationsStatus()  # written before the catch-up list existed
+    due = checkpoint.annotations_due
+    return AnnotationsStatus(pending=len(due), oldest_pending_dt=min((item.dt for item in due), default=None))
+
+
+def audit_status(checkpoint: Checkpoint, *, now_ms: int) -> AuditStatus | None:
+    audit = checkpoint.audit
+    if audit is None:
+        return None
+    completed = audit.last_completed_ms
+    return AuditStatus(
+        next_due_ms=audit.next_due_ms,
+        last_completed_ms=completed,
+        last_completed_age_seconds=None if completed is None else max(0, (now_ms - completed) // 1000),
+        last_repaired=audit.last_repaired,
+        in_progress=audit.in_progress,
+        phase=audit.phase if audit.in_progress else None,
+        pages=audit.pages if audit.in_progress else None,
+        repaired_so_far=audit.repaired if audit.in_progress else None,
+    )
+
+
 def last_error(checkpoint: Checkpoint, *, now_ms: int) -> str | None:
     """What the checkpoint proves went wrong, most recent first; None when it proves nothing."""
     problems = []
@@ -237,6 +287,7 @@ def archiver_status(
     if checkpoint is None:
         scan = ScanStatus("unknown")
         outbox, deferred, failing, pending = health.outbox, 0, 0, 0
+        annotations, audit = AnnotationsStatus(), None
         error = health.problem or unreadable_reason
     else:
         # The rate of a stopped archiver's last commits says nothing about when it will finish.
@@ -244,6 +295,7 @@ def archiver_status(
         outbox, pending = len(checkpoint.outbox), len(checkpoint.pending)
         deferred = sum(1 for entry in checkpoint.outbox if entry.attempts == 0)
         failing = outbox - deferred
+        annotations, audit = annotations_status(checkpoint), audit_status(checkpoint, now_ms=now_ms)
         error = last_error(checkpoint, now_ms=now_ms)
     return ArchiverStatus(
         account_id=health.account_id,
@@ -262,5 +314,7 @@ def archiver_status(
         events_deferred=deferred,
         events_failing=failing,
         pending=pending,
+        annotations=annotations,
+        audit=audit,
         last_error=error,
     )

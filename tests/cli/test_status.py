@@ -31,6 +31,8 @@ ROW_FIELDS = {
     "events_deferred",
     "events_failing",
     "pending",
+    "annotations",
+    "audit",
     "last_error",
 }
 SCAN_FIELDS = {"state", "results_seen", "oldest_reached_ms", "percent", "eta_seconds"}
