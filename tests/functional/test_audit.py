@@ -116,6 +116,7 @@ def test_a_result_listed_after_the_late_window_is_missed_by_scans_and_archived_o
     assert checkpoint is not None
     assert checkpoint.audit is not None
     assert checkpoint.audit.last_completed_ms == world.clock() - report.duration_ms
+    assert checkpoint.audit.last_repaired == 1  # what fleet health reads (members publish no AuditRepaired)
     assert reconcile(world).ok, reconcile(world).summary()
     # and neither the next runs nor the next audit archive it again.
     for _ in range(2):
@@ -125,6 +126,10 @@ def test_a_result_listed_after_the_late_window_is_missed_by_scans_and_archived_o
     again = completed(world.run())
     assert (again.audit_completed, again.audit_repaired, again.archived) == (True, 0, 0)
     assert (again.audit_pages, again.audit_objects_read) == (4, 0)  # the digests agree: no read
+    checkpoint = world.load_checkpoint()
+    assert checkpoint is not None
+    assert checkpoint.audit is not None
+    assert checkpoint.audit.last_repaired == 0  # the next completed audit replaces the count
     ids = [row["hook_result_id"] for row in world.archive_rows()]
     assert ids.count(late.hook_result_id) == 1
     assert reconcile(world).ok, reconcile(world).summary()
@@ -179,8 +184,12 @@ def test_an_audit_longer_than_a_run_resumes_from_its_token_and_completes_once() 
     assert reports[-1].audit_completed
     # 301 results, 25 a page: 13 to compare, 13 to repair the day that differs, no page twice.
     assert sum(report.audit_pages for report in reports) == 26
-    # archiving the late result once,
+    # archiving the late result once, which the completed audit records whichever run repaired it,
     assert sum(report.audit_repaired for report in reports) == 1
+    checkpoint = world.load_checkpoint()
+    assert checkpoint is not None
+    assert checkpoint.audit is not None
+    assert checkpoint.audit.last_repaired == 1
     assert reconcile(world).ok, reconcile(world).summary()
     # and the next run does not audit again before the interval.
     world.clock.advance(5 * MINUTE_MS)

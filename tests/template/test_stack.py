@@ -663,6 +663,47 @@ def test_alarms_and_dashboard_read_metrics_the_handler_emits_in_its_namespace(st
         assert metric[2:4] == ["service", service]
 
 
+def _archiver_alarm_metrics(stack: Stack) -> set[str]:
+    namespace = stack.properties(FUNCTION)["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    return {
+        alarm["Properties"]["MetricName"]
+        for alarm in stack.resources("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["Namespace"] == namespace
+    }
+
+
+def test_at_essential_no_alarm_reads_a_metric_the_archiver_does_not_publish() -> None:
+    essential = Stack(transformed(), parameters={"MetricsLevel": "essential"}, stack_name=STACK_NAME)
+    assert _archiver_alarm_metrics(essential) == {"RunsSucceeded"} <= metric_names("essential")
+    assert "Dashboard" not in essential.resources()
+    # Control: at all, AuditRepaired is published and alarmed on.
+    every = Stack(transformed(), parameters={"MetricsLevel": "all"}, stack_name=STACK_NAME)
+    assert _archiver_alarm_metrics(every) == {"RunsSucceeded", "AuditRepaired"} <= metric_names("all")
+
+
+def test_fleet_health_alarms_on_audit_repairs_next_to_stale_archivers_only_for_an_organization() -> None:
+    organization = Stack(transformed(), parameters={"OrganizationId": "o-abcdefghij"}, stack_name=STACK_NAME)
+    fleet = organization.properties("FleetHealthFunction")["Environment"]["Variables"]
+    repairs = organization.properties("ArchiversWithAuditRepairsAlarm")
+    stale = organization.properties("StaleArchiversAlarm")
+    assert repairs["MetricName"] == "ArchiversWithAuditRepairs"
+    assert repairs["Namespace"] == stale["Namespace"] == fleet["POWERTOOLS_METRICS_NAMESPACE"]
+    assert repairs["Dimensions"] == [{"Name": "service", "Value": fleet["POWERTOOLS_SERVICE_NAME"]}]
+    assert (repairs["ComparisonOperator"], repairs["Threshold"]) == ("GreaterThanThreshold", 0)
+    # No data is the check itself stopping: StaleArchiversAlarm (breaching) reports that, not this one.
+    # notBreaching: missing data points count as within the threshold
+    # (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_cloudwatch.TreatMissingData.html).
+    assert repairs["TreatMissingData"] == "notBreaching"
+    widgets = json.loads(organization.properties("FleetDashboard")["DashboardBody"])["widgets"]
+    charted = dashboard_metrics(json.dumps({"widgets": [w for w in widgets if w["type"] == "metric"]}))
+    assert ["CfnHookArchive", "ArchiversWithAuditRepairs", "service", STACK_NAME] in [
+        [str(part) for part in metric] for metric in charted
+    ]
+    single = Stack(transformed(), stack_name=STACK_NAME).resources()
+    assert "ArchiversWithAuditRepairsAlarm" not in single
+    assert "StaleArchiversAlarm" not in single
+
+
 def _service_dimensions(stack: Stack) -> set[str]:
     """Every value of the service dimension the function, its alarms and its dashboard use."""
     values = {stack.properties(FUNCTION)["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]}

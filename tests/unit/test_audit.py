@@ -146,7 +146,10 @@ def test_an_audit_that_reaches_the_end_is_completed_and_due_again_an_interval_la
     )
     assert outcome.completed
     assert outcome.error is None
-    assert outcome.state == AuditProgress(next_due_ms=NOW_MS + DAY_MS, last_completed_ms=NOW_MS)
+    # What it repaired stays in the checkpoint until the next audit completes: fleet health reads it.
+    assert outcome.state == AuditProgress(
+        next_due_ms=NOW_MS + DAY_MS, last_completed_ms=NOW_MS, last_repaired=1
+    )
     assert [result.hook_result_id for result in repaired] == [old(2).hook_result_id]
     assert audit.pages == 4  # its day's digest unknown: the listing once to compare, once to repair
 
@@ -183,8 +186,11 @@ def test_an_audit_cut_short_keeps_its_token_and_the_next_run_resumes_there() -> 
     assert done.completed
     assert later.pages == 5
     assert done.state == AuditProgress(
-        next_due_ms=NOW_MS + 300_000 + DAY_MS, last_completed_ms=NOW_MS + 300_000
+        next_due_ms=NOW_MS + 300_000 + DAY_MS,
+        last_completed_ms=NOW_MS + 300_000,
+        last_repaired=len(later.repaired),
     )
+    assert len(later.repaired) == 3  # every result: the archive holds none
 
 
 def test_a_refused_token_restarts_the_audit_from_the_top_and_other_api_errors_keep_the_place() -> None:

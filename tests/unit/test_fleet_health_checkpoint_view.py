@@ -8,9 +8,15 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from fleet_health.logic.checkpoint_keys import account_region_of
-from fleet_health.models.checkpoint_view import CHECKPOINT_FORMAT, CheckpointView, LeaseView, ScanView
+from fleet_health.models.checkpoint_view import (
+    CHECKPOINT_FORMAT,
+    AuditView,
+    CheckpointView,
+    LeaseView,
+    ScanView,
+)
 from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix
-from hook_archive.models.checkpoint import Checkpoint, OutboxEntry, ScanProgress, WriteIntent
+from hook_archive.models.checkpoint import AuditProgress, Checkpoint, OutboxEntry, ScanProgress, WriteIntent
 
 _SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20)
 _PREFIX = st.lists(_SEGMENT, min_size=1, max_size=3).map("/".join)
@@ -21,6 +27,7 @@ def test_every_field_the_check_reads_is_a_field_of_the_archivers_checkpoint() ->
         (CheckpointView, Checkpoint),
         (LeaseView, WriteIntent),
         (ScanView, ScanProgress),
+        (AuditView, AuditProgress),
     ]
     for view, archiver_model in pairs:
         missing = set(view.model_fields) - set(archiver_model.model_fields)
@@ -39,6 +46,7 @@ def test_a_real_archiver_checkpoint_reads_back_with_its_lease_outbox_scan_and_co
             "outbox": [OutboxEntry(hook_result_id=f"r{i}", detail="{}", attempts=2) for i in range(4)],
             "scan": ScanProgress(next_token=PAGE_TOKEN, results_seen=250, out_of_order=False),
             "intent": WriteIntent(run_id="run-9", sequence=13, object_keys=["k"], lease_expires_ms=42),
+            "audit": AuditProgress(next_due_ms=99, last_completed_ms=50, last_repaired=3, repaired=1),
         }
     )
     read = CheckpointView.model_validate_json(written.to_json_bytes())
@@ -51,6 +59,7 @@ def test_a_real_archiver_checkpoint_reads_back_with_its_lease_outbox_scan_and_co
     assert len(read.outbox) == 4
     assert read.scan == ScanView(next_token=PAGE_TOKEN, results_seen=250)
     assert read.intent == LeaseView(run_id="run-9", lease_expires_ms=42)
+    assert read.audit == AuditView(last_completed_ms=50, last_repaired=3)
 
 
 def test_a_fresh_archiver_checkpoint_reads_with_no_lease_no_scan_and_no_commit_time() -> None:

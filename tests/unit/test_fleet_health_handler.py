@@ -47,7 +47,7 @@ def test_cold_start_without_archive_bucket_fails_naming_it(monkeypatch: pytest.M
         cold_start(monkeypatch, {k: v for k, v in ENVIRONMENT.items() if k != "ARCHIVE_BUCKET"})
 
 
-def test_one_log_line_per_archiver_and_two_fleet_metrics_with_the_stack_as_dimension(
+def test_one_log_line_per_archiver_and_three_fleet_metrics_with_the_stack_as_dimension(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     handler = cold_start(monkeypatch, ENVIRONMENT)
@@ -62,6 +62,12 @@ def test_one_log_line_per_archiver_and_two_fleet_metrics_with_the_stack_as_dimen
             "account_id": account,
             "region": "eu-west-1",
             "updated_at_ms": NOW_MS - age_hours * HOUR_MS,
+            # Each one's last audit completed an hour ago; the stale one's repaired nothing.
+            "audit": {
+                "next_due_ms": NOW_MS,
+                "last_completed_ms": NOW_MS - HOUR_MS,
+                "last_repaired": {1: 2, 5: 0, 0: 3}[age_hours],
+            },
         }
         source.put(
             f"hook-results/_state/{account}/eu-west-1/checkpoint.json",
@@ -86,9 +92,26 @@ def test_one_log_line_per_archiver_and_two_fleet_metrics_with_the_stack_as_dimen
     (directive,) = emf["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "CfnHookArchiveFleet"
     assert directive["Dimensions"] == [["service"]]
-    assert {metric["Name"] for metric in directive["Metrics"]} == {"StaleArchivers", "ArchiversSeen"}
-    assert (emf["service"], emf["StaleArchivers"], emf["ArchiversSeen"]) == (
+    assert {metric["Name"] for metric in directive["Metrics"]} == {
+        "StaleArchivers",
+        "ArchiversSeen",
+        "ArchiversWithAuditRepairs",
+    }
+    assert (
+        emf["service"],
+        emf["StaleArchivers"],
+        emf["ArchiversSeen"],
+        emf["ArchiversWithAuditRepairs"],
+    ) == (
         "central-fleet-stack",
         [1.0],
         [3.0],
+        [2.0],
     )
+    assert [(line["audit_repaired"], line["audit_repairs_recent"]) for line in health] == [
+        (2, True),
+        (0, False),
+        (3, True),
+    ]
+    (summary,) = [line for line in logged if line["message"] == "fleet health summary"]
+    assert summary["audit_repairs"] == ["111111111111/eu-west-1", "333333333333/eu-west-1"]

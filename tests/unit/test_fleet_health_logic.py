@@ -188,3 +188,66 @@ def test_only_checkpoint_keys_are_read_known_ids_and_stray_objects_are_ignored()
     report = run_check(source)
     assert report["archivers_seen"] == 1
     assert source.reads == [key("111111111111", "eu-west-1")]
+
+
+def test_archivers_whose_last_audit_repaired_any_within_24_hours_are_counted() -> None:
+    source = MemoryCheckpoints()
+    audits: dict[str, dict[str, object] | None] = {
+        "111111111111": {
+            "next_due_ms": NOW_MS,
+            "last_completed_ms": NOW_MS - 2 * HOUR_MS,
+            "last_repaired": 3,
+        },
+        "222222222222": {
+            "next_due_ms": NOW_MS,
+            "last_completed_ms": NOW_MS - 2 * HOUR_MS,
+            "last_repaired": 0,
+        },
+        "333333333333": {
+            "next_due_ms": NOW_MS,
+            "last_completed_ms": NOW_MS - 25 * HOUR_MS,
+            "last_repaired": 5,
+        },
+        "444444444444": None,  # a checkpoint from before the audit existed
+        # An archiver from before last_repaired was recorded, and one whose audit in progress found some:
+        # only a completed audit's count is read.
+        "555555555555": {"next_due_ms": NOW_MS, "last_completed_ms": NOW_MS - HOUR_MS},
+        "666666666666": {
+            "next_due_ms": NOW_MS,
+            "last_completed_ms": NOW_MS - 3 * HOUR_MS,
+            "last_repaired": 0,
+            "started_ms": NOW_MS - HOUR_MS,
+            "repaired": 4,
+        },
+        # Exactly 24 hours ago: the window is over.
+        "777777777777": {
+            "next_due_ms": NOW_MS,
+            "last_completed_ms": NOW_MS - 24 * HOUR_MS,
+            "last_repaired": 1,
+        },
+    }
+    for account, audit in audits.items():
+        fields: dict[str, object] = {"updated_at_ms": NOW_MS} | ({"audit": audit} if audit else {})
+        source.put(
+            key(account, "eu-west-1"), checkpoint(account, "eu-west-1", **fields), last_modified_ms=NOW_MS
+        )
+    report = run_check(source)
+    assert report["audit_repairs"] == ["111111111111/eu-west-1"]
+    assert report["archivers_with_audit_repairs"] == 1
+    rows = {row["account_id"]: row for row in report["archivers"]}
+    assert (rows["111111111111"]["audit_repaired"], rows["111111111111"]["audit_completed_ms"]) == (
+        3,
+        NOW_MS - 2 * HOUR_MS,
+    )
+    assert (rows["444444444444"]["audit_repaired"], rows["444444444444"]["audit_completed_ms"]) == (
+        None,
+        None,
+    )
+    assert (rows["555555555555"]["audit_repaired"], rows["666666666666"]["audit_repaired"]) == (None, 0)
+
+
+def test_a_checkpoint_that_cannot_be_read_counts_no_audit_repairs() -> None:
+    source = MemoryCheckpoints()
+    source.put(key("111111111111", "eu-west-1"), b"{not json", last_modified_ms=NOW_MS)
+    report = run_check(source)
+    assert (report["archivers_with_audit_repairs"], report["audit_repairs"]) == (0, [])

@@ -52,11 +52,13 @@ def test_all_publishes_every_counter_of_the_report_with_its_value(report: RunRep
 
 
 @given(reports)
-def test_essential_publishes_only_runs_succeeded_and_audit_repaired(report: RunReport) -> None:
+def test_essential_publishes_only_runs_succeeded(report: RunReport) -> None:
+    # A member at essential pays for one custom metric; its audit repairs reach fleet health through the
+    # checkpoint (AuditProgress.last_repaired), not through AuditRepaired.
     assert _named(completed_run_metrics(report, "essential")) == {
-        RUNS_SUCCEEDED: 0.0 if report.errors else 1.0,
-        AUDIT_REPAIRED: report.audit_repaired,
+        RUNS_SUCCEEDED: 0.0 if report.errors else 1.0
     }
+    assert _named(completed_run_metrics(report, "all"))[AUDIT_REPAIRED] == report.audit_repaired
 
 
 @given(reports)
@@ -107,26 +109,32 @@ def test_metric_names_are_exactly_what_the_handler_can_publish_at_each_level() -
         assert emitted | cold == metric_names(level)
 
 
-def _our_metrics(template: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """The archiver's metric names that template.yaml's alarms read (fleet health's share the namespace),
-    and the names its dashboard charts in that namespace."""
+def _our_metrics(template: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
+    """The archiver's metric names that template.yaml's alarms read at every level and at `all` only (the
+    PublishAllMetrics condition; fleet health's share the namespace), and the names its dashboard charts."""
     function = template["Resources"]["ArchiverFunction"]["Properties"]
     namespace = function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
-    alarms = {
-        resource["Properties"]["MetricName"]
-        for resource in template["Resources"].values()
-        if resource["Type"] == "AWS::CloudWatch::Alarm" and resource["Properties"]["Namespace"] == namespace
-    } & metric_names("all")
+    alarms: dict[str, set[str]] = {"always": set(), "all": set()}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm" or resource["Properties"]["Namespace"] != namespace:
+            continue
+        name = resource["Properties"]["MetricName"]
+        if name in metric_names("all"):
+            alarms["all" if resource.get("Condition") == "PublishAllMetrics" else "always"].add(name)
     body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
     text = body["Fn::Sub"] if isinstance(body, dict) else body
     charted = {str(metric[1]) for metric in dashboard_metrics(text) if metric[0] == namespace}
-    return alarms, charted
+    return alarms["always"], alarms["all"], charted
 
 
 def test_essential_keeps_what_the_alarms_read_and_all_keeps_what_the_dashboard_charts() -> None:
-    alarms, charted = _our_metrics(load_template())
-    assert alarms  # NoSuccessfulRunAlarm
+    alarms, all_only_alarms, charted = _our_metrics(load_template())
+    assert alarms == {RUNS_SUCCEEDED}  # NoSuccessfulRunAlarm
     assert alarms <= metric_names("essential")
+    # AuditRepairedAlarm exists at MetricsLevel all only: at essential nothing publishes its metric.
+    assert all_only_alarms == {AUDIT_REPAIRED}
+    assert not all_only_alarms & metric_names("essential")
+    assert all_only_alarms <= metric_names("all")
     assert charted <= metric_names("all")
     # The dashboard charts more than essential keeps: a member at essential deploys no dashboard.
     assert charted - metric_names("essential")

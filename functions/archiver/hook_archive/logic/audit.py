@@ -319,13 +319,18 @@ def run_audit(
     except ArchiveWriteError as failure:
         error = failure
     if at.completed:
-        state = AuditProgress(next_due_ms=audit.now_ms + interval_ms, last_completed_ms=audit.now_ms)
+        state = AuditProgress(
+            next_due_ms=audit.now_ms + interval_ms,
+            last_completed_ms=audit.now_ms,
+            last_repaired=(resumed.repaired if resumed is not None else 0) + len(audit.repaired),
+        )
         return AuditOutcome(state, True, error)
     if audit.pages == 0 and resumed is None and at.cursor.token is None and at.phase == "compare":
         return AuditOutcome(previous, False, error)  # never got going: still due, as before
     state = AuditProgress(
         next_due_ms=previous.next_due_ms if previous is not None else audit.now_ms,
         last_completed_ms=previous.last_completed_ms if previous is not None else None,
+        last_repaired=previous.last_repaired if previous is not None else None,
         next_token=at.cursor.token,
         started_ms=resumed.started_ms if resumed is not None else audit.now_ms,
         pages=(resumed.pages if resumed is not None else 0) + audit.pages,

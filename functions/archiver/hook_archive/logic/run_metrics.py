@@ -55,11 +55,12 @@ REPORT_METRICS: tuple[_ReportMetric, ...] = (
     _ReportMetric(AUDIT_REPAIRED, "Count", "audit_repaired"),
 )
 
-# What template.yaml's alarms read: NoSuccessfulRunAlarm and AuditRepairedAlarm. Failed and throttled
-# invocations are alarmed on through AWS/Lambda's own Errors and Throttles, which cost nothing. AuditRepaired
-# costs a member one more custom metric, but an alarm on a metric its archiver does not publish would never
-# fire, and a repaired result is the one sign that results reach the API later than the scan can see.
-ESSENTIAL: frozenset[str] = frozenset({RUNS_SUCCEEDED, AUDIT_REPAIRED})
+# What template.yaml's alarm reads at `essential`: NoSuccessfulRunAlarm. Failed and throttled invocations are
+# alarmed on through AWS/Lambda's own Errors and Throttles, which cost nothing. AuditRepaired is published at
+# `all` only (its AuditRepairedAlarm exists only then): Organization members run at `essential` without
+# alarms, and fleet health counts their audit repairs centrally, from the checkpoints
+# (ArchiversWithAuditRepairs).
+ESSENTIAL: frozenset[str] = frozenset({RUNS_SUCCEEDED})
 
 
 def metric_names(level: MetricsLevel) -> frozenset[str]:

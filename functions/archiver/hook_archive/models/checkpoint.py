@@ -135,6 +135,9 @@ class AuditProgress(BaseModel):
     next_token: str | None = None  # where it resumes (None: from the top)
     pages: int = Field(default=0, ge=0)  # read so far by the audit in progress
     repaired: int = Field(default=0, ge=0)  # archived so far by the audit in progress
+    # What the audit that completed at last_completed_ms archived (None: before this was recorded); fleet
+    # health reads it to count the account-regions whose audits repair anything.
+    last_repaired: int | None = Field(default=None, ge=0)
     # Phase 1 pages the listing into per-day digests of what the archive should hold (no reads); phase 2
     # pages it again and reads only the days whose digests differed (logic/audit.py).
     phase: Literal["compare", "repair"] = "compare"

@@ -1,7 +1,8 @@
 """Scheduled Lambda in the central account: one fleet-health check per invocation.
 
-Two metrics for the whole fleet (StaleArchivers, ArchiversSeen; the `service` dimension is the fleet stack's
-name), and one structured log line per account-region: per-member metrics would cost per member."""
+Three metrics for the whole fleet (StaleArchivers, ArchiversSeen, ArchiversWithAuditRepairs; the `service`
+dimension is the fleet stack's name), and one structured log line per account-region: per-member metrics would
+cost per member."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ def lambda_handler(
         logger.info("archiver health", extra=archiver.log_fields())
     metrics.add_metric(name="StaleArchivers", unit=MetricUnit.Count, value=len(report.stale))
     metrics.add_metric(name="ArchiversSeen", unit=MetricUnit.Count, value=report.seen)
+    metrics.add_metric(
+        name="ArchiversWithAuditRepairs", unit=MetricUnit.Count, value=len(report.with_audit_repairs)
+    )
     summary = report.as_dict()
     logger.info(
         "fleet health summary",

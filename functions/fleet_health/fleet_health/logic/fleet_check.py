@@ -10,10 +10,18 @@ from typing import Literal, Protocol
 
 from fleet_health.errors import CheckpointGoneError, CheckpointReadError
 from fleet_health.logic.checkpoint_keys import account_region_of, state_prefix
-from fleet_health.models.checkpoint_view import CheckpointView, MalformedCheckpointError, parse_checkpoint
+from fleet_health.models.checkpoint_view import (
+    AuditView,
+    CheckpointView,
+    MalformedCheckpointError,
+    parse_checkpoint,
+)
 from fleet_health.models.report import ArchiverHealth, CommitSource, FleetReport
 
 _MS_PER_HOUR = 3_600_000
+# The audit runs daily (AUDIT_INTERVAL_HOURS); a repair is reported for a day after the audit that made it,
+# so each repairing audit raises ArchiversWithAuditRepairs for a day and then clears.
+AUDIT_REPAIRS_WINDOW_MS = 24 * _MS_PER_HOUR
 Unjudged = Literal["malformed", "unreadable"]
 
 
@@ -44,6 +52,13 @@ def age_hours(*, last_commit_ms: int, now_ms: int) -> float:
     return round(max(0, now_ms - last_commit_ms) / _MS_PER_HOUR, 2)
 
 
+def audit_repairs_recent(audit: AuditView | None, *, now_ms: int) -> bool:
+    """The last completed audit archived anything, and completed within AUDIT_REPAIRS_WINDOW_MS."""
+    if audit is None or audit.last_completed_ms is None or not audit.last_repaired:
+        return False
+    return now_ms - audit.last_completed_ms < AUDIT_REPAIRS_WINDOW_MS
+
+
 def assess(
     checkpoint: CheckpointView,
     *,
@@ -72,6 +87,7 @@ def assess(
         source, last_commit_ms = "last_modified", stored.last_modified_ms
     stale = is_stale(last_commit_ms=last_commit_ms, now_ms=now_ms, stale_after_ms=stale_after_ms)
     lease = checkpoint.intent
+    audit = checkpoint.audit
     return ArchiverHealth(
         account_id=account_id,
         region=region,
@@ -88,6 +104,9 @@ def assess(
         outbox=len(checkpoint.outbox),
         scan_open=checkpoint.scan is not None,
         scan_results_seen=checkpoint.scan.results_seen if checkpoint.scan else None,
+        audit_completed_ms=audit.last_completed_ms if audit else None,
+        audit_repaired=audit.last_repaired if audit else None,
+        audit_repairs_recent=audit_repairs_recent(audit, now_ms=now_ms),
     )
 
 

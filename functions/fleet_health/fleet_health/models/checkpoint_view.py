@@ -32,6 +32,15 @@ class ScanView(BaseModel):
     results_seen: int = Field(ge=0)
 
 
+class AuditView(BaseModel):
+    """The daily self-audit: when one last completed, and what it archived (results the scans missed)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    last_completed_ms: int | None = None
+    last_repaired: int | None = Field(default=None, ge=0)  # absent in checkpoints of older archivers
+
+
 class CheckpointView(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -44,6 +53,7 @@ class CheckpointView(BaseModel):
     outbox: list[dict[str, object]] = Field(default_factory=list)
     scan: ScanView | None = None
     intent: LeaseView | None = None
+    audit: AuditView | None = None  # absent before the archiver audited
 
 
 class MalformedCheckpointError(ValueError):

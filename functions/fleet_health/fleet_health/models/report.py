@@ -30,6 +30,11 @@ class ArchiverHealth:
     scan_open: bool = False  # a scan cut short by the time budget, to be resumed
     scan_results_seen: int | None = None
     problem: str | None = None  # why malformed or unreadable
+    audit_completed_ms: int | None = None  # when the last audit completed (None: none recorded)
+    audit_repaired: int | None = None  # what that audit archived (None: not recorded)
+    audit_repairs_recent: bool = (
+        False  # it repaired any within the window: counted in ArchiversWithAuditRepairs
+    )
 
     @property
     def name(self) -> str:
@@ -54,6 +59,10 @@ class FleetReport:
     def stale(self) -> list[ArchiverHealth]:
         return [archiver for archiver in self.archivers if archiver.stale]
 
+    @property
+    def with_audit_repairs(self) -> list[ArchiverHealth]:
+        return [archiver for archiver in self.archivers if archiver.audit_repairs_recent]
+
     def as_dict(self) -> dict[str, object]:
         return {
             "checked_at_ms": self.checked_at_ms,
@@ -61,5 +70,7 @@ class FleetReport:
             "archivers_seen": self.seen,
             "stale_archivers": len(self.stale),
             "stale": [archiver.name for archiver in self.stale],
+            "archivers_with_audit_repairs": len(self.with_audit_repairs),
+            "audit_repairs": [archiver.name for archiver in self.with_audit_repairs],
             "archivers": [archiver.log_fields() for archiver in self.archivers],
         }
