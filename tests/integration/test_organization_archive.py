@@ -16,10 +16,10 @@ from botocore.exceptions import ClientError
 
 from emulation.aws_stack import LocalAws, local_aws
 from emulation.function_role import RoleDocuments
-from emulation.hook_results_api import HookResultsEmulator
 from emulation.organization import CentralArchive, FleetHealthCheck, LocalOrganization, MemberArchiver
 from emulation.reconciliation import reconcile_member
-from emulation.synthetic_history import synthetic_history, synthetic_results
+from emulation.synthetic_history import synthetic_results
+from tests.integration.member_fleet import backfilled_members
 
 pytestmark = pytest.mark.integration
 
@@ -41,21 +41,9 @@ def fleet() -> Iterator[Fleet]:
     with local_aws(page_size=50) as aws, ExitStack() as stack:
         organization = LocalOrganization.create(aws)
         central = CentralArchive.create(organization)
-        members = {}
-        now = datetime.now(UTC)
-        for index, (name, region) in enumerate((n, r) for n in organization.members for r in REGIONS):
-            emulator = HookResultsEmulator(tls=True, page_size=50, seed=index)
-            emulator.authorizer = aws.authorizer
-            emulator.start()
-            stack.callback(emulator.stop)
-            emulator.add(
-                *synthetic_history(end=now - timedelta(hours=1), days=3, per_day=20, seed=50 + index)
-            )
-            members[(name, region)] = MemberArchiver(
-                central, organization.members[name], region, emulator, runtime_environment=QUIET
-            )
-        for member in members.values():
-            assert member.run()["status"] == "complete"
+        members = backfilled_members(
+            organization, central, stack, regions=REGIONS, seed=50, runtime_environment=QUIET
+        )
         yield Fleet(aws, central, members)
 
 
