@@ -301,6 +301,20 @@ def test_a_refused_sts_call_answers_in_the_query_protocols_xml(central: Central)
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
+# An analyst's own policy lets it read and decrypt anything: only the central policies can refuse it.
+ANALYST_READS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt"], "Resource": "*"}],
+}
+
+
+def _analyst_s3(central: Central, account: str) -> Any:
+    """An S3 client of an analyst role in `account` (a member, or an account outside the Organization)."""
+    return central.organization.client(
+        central.organization.role_session(account, "analyst", ANALYST_READS), "s3"
+    )
+
+
 def test_members_read_archive_is_off_by_default_and_opens_reading_to_the_organization(
     central: Central,
 ) -> None:
@@ -308,20 +322,14 @@ def test_members_read_archive_is_off_by_default_and_opens_reading_to_the_organiz
     # OrganizationReadsThroughTheArchiveBucket statements, both conditioned on aws:PrincipalOrgID only.
     writer = _member(central, "member-a")
     writer.put(writer.row_key())
-    reads = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt"], "Resource": "*"}],
-    }
-    analyst = central.organization.role_session(central.organization.members["member-b"], "analyst", reads)
-    s3 = central.organization.client(analyst, "s3")
+    s3 = _analyst_s3(central, central.organization.members["member-b"])
     with pytest.raises(ClientError) as refused:
         s3.get_object(Bucket=central.bucket, Key=writer.row_key())
     assert _refused(refused)[0] == "AccessDenied"
     central.apply_policies(MembersReadArchive="true")
     assert s3.get_object(Bucket=central.bucket, Key=writer.row_key())["Body"].read() == b"rows"
-    outsider = central.organization.role_session(OUTSIDER, "analyst", reads)
     with pytest.raises(ClientError) as refused:
-        central.organization.client(outsider, "s3").get_object(Bucket=central.bucket, Key=writer.row_key())
+        _analyst_s3(central, OUTSIDER).get_object(Bucket=central.bucket, Key=writer.row_key())
     assert _refused(refused)[0] == "AccessDenied"
 
 
@@ -362,12 +370,7 @@ def test_members_read_archive_lets_an_organization_reader_read_annotations_and_o
     writer = _member(central, "member-a")
     writer.put(writer.row_key())
     writer.put(writer.annotation_key())
-    reads = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt"], "Resource": "*"}],
-    }
-    analyst = central.organization.role_session(central.organization.members["member-b"], "analyst", reads)
-    s3 = central.organization.client(analyst, "s3")
+    s3 = _analyst_s3(central, central.organization.members["member-b"])
     # Off (the default): refused
     with pytest.raises(ClientError) as refused:
         s3.get_object(Bucket=central.bucket, Key=writer.annotation_key())
