@@ -49,7 +49,7 @@ from hook_archive_cli.status import (
     committed_versions,
     read_checkpoint,
 )
-from hook_archive_cli.verify import VerifyReport, compare
+from hook_archive_cli.verify import ArchivedRow, VerifyReport, compare
 
 DEFAULT_PREFIX = ArchiverConfig.model_fields["archive_prefix"].default
 DEFAULT_LATE_WINDOW_SECONDS = ArchiverConfig.model_fields["late_arrival_window_seconds"].default
@@ -233,6 +233,28 @@ def _days(since: date, until: date) -> list[date]:
     return [since + timedelta(days=offset) for offset in range((until - since).days + 1)]
 
 
+def _read_rows(
+    session: boto3.Session,
+    location: ArchiveLocation,
+    progress: Progress,
+    since: date,
+    until: date,
+    *,
+    account_id: str,
+    region: str,
+    archived_at: bool = False,
+) -> list[ArchivedRow]:
+    """One account-region's archived rows of the days since..until, with a progress step (verify, replay)."""
+    with progress.step(f"Reading the archive under {location.uri}") as step:
+        return ArchiveReader(session, location).rows_of_days(
+            _days(since, until),
+            account_id=account_id,
+            region=region,
+            on_progress=lambda message: step.update(f"Reading the archive: {message}"),
+            archived_at=archived_at,
+        )
+
+
 def build_verify(args: argparse.Namespace, *, clock: Clock) -> VerifyReport:
     now_ms = clock()
     until = utc_date(now_ms)
@@ -252,14 +274,7 @@ def build_verify(args: argparse.Namespace, *, clock: Clock) -> VerifyReport:
                 f"Listing hook results: {pages} page(s), {results} result(s)"
             ),
         )
-    reader = ArchiveReader(session, location)
-    with progress.step(f"Reading the archive under {location.uri}") as step:
-        rows = reader.rows_of_days(
-            _days(since, until),
-            account_id=account_id,
-            region=region,
-            on_progress=lambda message: step.update(f"Reading the archive: {message}"),
-        )
+    rows = _read_rows(session, location, progress, since, until, account_id=account_id, region=region)
     return VerifyReport(
         account_id=account_id,
         region=region,
@@ -660,15 +675,9 @@ def build_replay(
     if bus is None and not args.dry_run:
         raise UsageError("say which bus to send to: --bus NAME_OR_ARN, or --stack NAME (its EventBusName)")
     account_id = read_caller_account(session)
-    reader = ArchiveReader(session, location)
-    with progress.step(f"Reading the archive under {location.uri}") as step:
-        rows = reader.rows_of_days(
-            _days(since, until),
-            account_id=account_id,
-            region=region,
-            on_progress=lambda message: step.update(f"Reading the archive: {message}"),
-            archived_at=True,
-        )
+    rows = _read_rows(
+        session, location, progress, since, until, account_id=account_id, region=region, archived_at=True
+    )
     selection = replay.select(rows, since=since, until=until, hook=args.hook, ids=args.ids or ())
     events = replay.replay_events(
         selection.rows,
