@@ -226,6 +226,8 @@ def build_repair(args: argparse.Namespace, *, clock: Clock) -> RepairOutcome:
             event_source=args.event_source,
             clock_ms=clock,
             on_run=lambda number: step.update(f"Repairing {location.uri}: archiving run {number}"),
+            # Read inside the step: while a spinner shows, sys.stderr is rich's, which keeps the two apart.
+            archiver_log=sys.stderr if args.verbose else None,
         )
 
 
@@ -543,6 +545,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--event-source",
         default=ArchiverConfig.model_fields["event_source"].default,
         help="with --repair: the stack's EventSource parameter (default: %(default)s)",
+    )
+    repairing.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="with --repair: also print the archiver's own log lines (JSON, as in its Lambda) on stderr",
     )
     verify.set_defaults(run=run_verify)
 

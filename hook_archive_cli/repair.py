@@ -12,15 +12,20 @@ scheduled run would (at least once; consumers drop repeats by detail.hook_result
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import TextIO
 
 import boto3
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from botocore.config import Config
 
 from hook_archive.dal.aws_dependencies import AwsClients, build_dependencies
 from hook_archive.errors import ArchiverError, CheckpointConflictError, RunInProgressError
+from hook_archive.logic import archive_run
 from hook_archive.logic.archive_run import run_archive
 from hook_archive.logic.run_settings import settings_for
 from hook_archive.models.config import ArchiverConfig
@@ -92,8 +97,10 @@ def repair(
     event_source: str,
     clock_ms: Callable[[], int] | None = None,
     on_run: Callable[[int], None] | None = None,
+    archiver_log: TextIO | None = None,
 ) -> RepairOutcome:
-    """Archiving runs with the audit forced, until one completes its audit (at most MAX_RUNS)."""
+    """Archiving runs with the audit forced, until one completes its audit (at most MAX_RUNS). The archiver's
+    own log lines go to ``archiver_log`` (verify --repair --verbose), else nowhere."""
     try:
         config = ArchiverConfig(
             region=region,
@@ -112,27 +119,51 @@ def repair(
     )
     settings = replace(settings_for(config, account_id), audit_forced=True)
     outcome = RepairOutcome()
-    while not outcome.completed and outcome.runs < MAX_RUNS:
-        deps = build_dependencies(config, clients, account_id=account_id)
-        if clock_ms is not None:
-            deps = replace(deps, clock_ms=clock_ms)
-        run_id = f"cfn-hook-archive-repair-{uuid.uuid4()}"
-        now_ms = deps.clock_ms()
-        if on_run is not None:
-            on_run(outcome.runs + 1)
-        try:
-            report = run_archive(settings, deps, run_id=run_id, deadline_ms=now_ms + RUN_BUDGET_MS)
-        except (RunInProgressError, CheckpointConflictError) as error:
-            raise LeaseHeldError(
-                f"a scheduled archiving run is under way ({error}); nothing was changed: "
-                "run verify --repair again once it has finished (a few minutes)"
-            ) from None
-        except ArchiverError as error:
-            raise AwsAccessError(
-                f"the repair run failed and committed nothing: {error}", error_code=type(error).__name__
-            ) from None
-        _add(outcome, report)
+    with archiver_log_to(archiver_log):
+        while not outcome.completed and outcome.runs < MAX_RUNS:
+            deps = build_dependencies(config, clients, account_id=account_id)
+            if clock_ms is not None:
+                deps = replace(deps, clock_ms=clock_ms)
+            run_id = f"cfn-hook-archive-repair-{uuid.uuid4()}"
+            now_ms = deps.clock_ms()
+            if on_run is not None:
+                on_run(outcome.runs + 1)
+            try:
+                report = run_archive(settings, deps, run_id=run_id, deadline_ms=now_ms + RUN_BUDGET_MS)
+            except (RunInProgressError, CheckpointConflictError) as error:
+                raise LeaseHeldError(
+                    f"a scheduled archiving run is under way ({error}); nothing was changed: "
+                    "run verify --repair again once it has finished (a few minutes)"
+                ) from None
+            except ArchiverError as error:
+                raise AwsAccessError(
+                    f"the repair run failed and committed nothing: {error}", error_code=type(error).__name__
+                ) from None
+            _add(outcome, report)
     return outcome
+
+
+@contextmanager
+def archiver_log_to(stream: TextIO | None) -> Iterator[None]:
+    """While the block runs, the archiver's loggers write to ``stream`` the JSON lines they write in Lambda,
+    or nothing (None), and never reach this process's other handlers. Otherwise the run's warnings (the
+    self-audit's "archived results missing from the archive") reach logging's last-resort handler on stderr,
+    or a Powertools logger's JSON on stdout, in the middle of the CLI's output. The Lambda's logging is not
+    touched: this changes this process's loggers only, and only for the block."""
+    # Powertools names the archiver's child loggers <service>.<module>: this one is all of hook_archive's.
+    archiver = logging.getLogger(f"{archive_run.logger.service}.hook_archive")
+    handler: logging.Handler = logging.NullHandler()
+    if stream is not None:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(LambdaPowertoolsFormatter(service=archive_run.logger.service))
+    propagate = archiver.propagate
+    archiver.addHandler(handler)
+    archiver.propagate = False
+    try:
+        yield
+    finally:
+        archiver.removeHandler(handler)
+        archiver.propagate = propagate
 
 
 def _add(outcome: RepairOutcome, report: RunReport) -> None:

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from emulation.archiver_harness import ARCHIVE_PREFIX
@@ -16,12 +20,16 @@ from emulation.aws_stack import ACCOUNT_ID, REGION
 from emulation.synthetic_history import synthetic_results
 from tests.cli.conftest import Operator, day_of
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The self-audit's warning when it archives what the archive lacked (hook_archive/logic/archive_run.py).
+AUDIT_WARNING = "self-audit archived results missing from the archive"
 
-def _plant_a_late_failure(archived: Operator) -> Any:
+
+def _plant_a_late_failure(archived: Operator, *, seed: int = 43) -> Any:
     """A failed result that appears in the API a day after it ran, once newer ones were archived."""
     now = datetime.now(UTC)
     ago = timedelta(days=1)
-    [late] = synthetic_results(start=now - ago - timedelta(minutes=1), end=now - ago, count=1, seed=43)
+    [late] = synthetic_results(start=now - ago - timedelta(minutes=1), end=now - ago, count=1, seed=seed)
     late = dataclasses.replace(late, status="HOOK_COMPLETE_FAILED", hook_status_reason="late")
     archived.aws.emulator.add(late)
     assert archived.run_archiver()["archived"] == 0  # the scheduled run settles past it
@@ -109,3 +117,44 @@ def test_verify_repair_refuses_while_a_scheduled_run_holds_the_lease_and_changes
     checkpoint["intent"] = None
     s3.put_object(Bucket=archived.aws.bucket, Key=key, Body=json.dumps(checkpoint).encode())
     assert _repair(archived, "--json").report["repair"]["repaired"] == 1
+
+
+def _repair_in_a_process_of_its_own(archived: Operator, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`cfn-hook-archive verify --repair` as an operator runs it: its own interpreter, with no test runner's
+    log capture in the way, its stdout and stderr what the terminal would show."""
+    paths = ("functions/archiver", "functions/fleet_health", "functions/curator", ".")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / path) for path in paths)}
+    argv = ["verify", *archived.history_window, "--repair", "--event-bus", archived.aws.bus_name, *extra]
+    return subprocess.run(  # noqa: S603  # this interpreter, our own module and arguments
+        [sys.executable, "-m", "hook_archive_cli", *argv],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_verify_repair_keeps_the_archivers_log_lines_off_the_terminal_unless_verbose(
+    archived: Operator,
+) -> None:
+    # Given a gap, whose repair makes the archiver's run log a warning,
+    late = _plant_a_late_failure(archived)
+    # when verify --repair runs, then its output is its summary and table only: no log line of the archiver.
+    quiet = _repair_in_a_process_of_its_own(archived)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "1 missing result(s) archived" in quiet.stdout
+    assert AUDIT_WARNING not in quiet.stdout + quiet.stderr
+    assert quiet.stderr == ""
+    # Control: with --verbose the same warning of a second repair is on stderr, as the Lambda's JSON line.
+    later = _plant_a_late_failure(archived, seed=44)
+    assert later.hook_result_id != late.hook_result_id
+    verbose = _repair_in_a_process_of_its_own(archived, "--verbose", "--json")
+    assert verbose.returncode == 0, verbose.stdout + verbose.stderr
+    assert json.loads(verbose.stdout)["repair"]["repaired"] == 1
+    [line] = [json.loads(line) for line in verbose.stderr.splitlines() if AUDIT_WARNING in line]
+    assert (line["level"], line["message"], line["hook_result_ids"]) == (
+        "WARNING",
+        AUDIT_WARNING,
+        [later.hook_result_id],
+    )

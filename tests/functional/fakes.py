@@ -57,6 +57,7 @@ from hook_archive.logic.archive_run import ArchiverDependencies, RunSettings, ru
 from hook_archive.logic.failure_events import MAX_ENTRY_BYTES, EventEnvelope
 from hook_archive.logic.partitioning import checkpoint_key, known_ids_prefix
 from hook_archive.models.checkpoint import Checkpoint, KnownIdsObject
+from hook_archive.models.config import ArchiverConfig
 from hook_archive.models.hook_result import (
     API_FIELDS,
     IN_PROGRESS,
@@ -812,6 +813,8 @@ def default_settings(**changes: Any) -> RunSettings:
         max_enrichments=500,
         max_outbox=20_000,
         max_events=10_000,
+        max_annotations_due=ArchiverConfig.model_fields["max_annotations_due"].default,
+        max_enrichment_attempts=ArchiverConfig.model_fields["annotation_fetch_attempts"].default,
     )
     return replace(settings, **changes)
 

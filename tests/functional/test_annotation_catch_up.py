@@ -13,10 +13,15 @@ from typing import Any
 from hook_archive.dal.aws_errors import S3_CONFLICT_CODES, S3_NOT_FOUND_CODES
 from hook_archive.errors import ArchiveConflictError, ArchiveWriteError
 from hook_archive.logic.archive_run import ArchiverDependencies, run_archive
+from hook_archive.logic.run_settings import settings_for
 from hook_archive.models.annotation_schema import AnnotationRow
+from hook_archive.models.config import ArchiverConfig
 from hook_archive.models.hook_result import FAILED_STATUSES
 from hook_archive.models.run_report import RunReport
 from tests.functional.fakes import (
+    ACCOUNT_ID,
+    BUCKET,
+    REGION,
     FakeBucket,
     FakeSpooledObject,
     FakeWorld,
@@ -163,6 +168,15 @@ def add_failures(world: FakeWorld, numbers: range, *, at_ms: int) -> list[str]:
 
 def burst_world(failures: int, **settings: Any) -> tuple[AnnotatedWorld, list[str]]:
     world = AnnotatedWorld(now_ms=BASE_MS, settings=default_settings(**settings))
+    ids = add_failures(world, range(failures), at_ms=BASE_MS - 30 * MINUTE_MS)
+    return world, ids
+
+
+def configured_world(failures: int, **variables: str) -> tuple[AnnotatedWorld, list[str]]:
+    """burst_world, its settings derived from environment variables as the handler's cold start does."""
+    environ = {"AWS_REGION": REGION, "ARCHIVE_BUCKET": BUCKET, "AUDIT_INTERVAL_HOURS": "0", **variables}
+    settings = settings_for(ArchiverConfig.from_environ(environ), ACCOUNT_ID)
+    world = AnnotatedWorld(now_ms=BASE_MS, settings=settings)
     ids = add_failures(world, range(failures), at_ms=BASE_MS - 30 * MINUTE_MS)
     return world, ids
 
@@ -388,3 +402,63 @@ def test_the_catch_up_stops_at_the_time_budget_and_the_run_still_commits_what_it
     assert len(listed(world)) == 21
     world.settle(runs=6)
     assert annotation_findings(world).ok
+
+
+# -- the catch-up's limits, as settings (MAX_ANNOTATIONS_DUE, ANNOTATION_FETCH_ATTEMPTS) --------------------
+
+
+def test_max_annotations_due_caps_the_list_at_its_value_and_counts_the_overflow() -> None:
+    # Given 10 failures of which a run enriches 2, and a list of 3,
+    world, _ids = configured_world(10, MAX_ENRICHMENTS_PER_RUN="2", MAX_ANNOTATIONS_DUE="3")
+    report = completed(world.run())
+    # then 8 are deferred, 3 listed, and the 5 that did not fit are counted as lost.
+    assert report.annotations_deferred == 8
+    assert (report.annotations_pending, report.annotations_overflowed) == (3, 5)
+    assert report.annotations_unavailable_reasons == {"overflow": 5}
+    assert len(listed(world)) == 3
+    # Control: the default list holds all 8.
+    world, _ids = configured_world(10, MAX_ENRICHMENTS_PER_RUN="2")
+    report = completed(world.run())
+    assert (report.annotations_pending, report.annotations_overflowed) == (8, 0)
+    assert len(listed(world)) == 8
+
+
+def _throttled_runs(attempts: str | None) -> tuple[list[RunReport], int]:
+    """Two failures listed, then three runs with GetHookResult throttled for good: their reports, and the
+    GetHookResult calls they made."""
+    variables = {"MAX_ENRICHMENTS_PER_RUN": "5"}
+    if attempts is not None:
+        variables["ANNOTATION_FETCH_ATTEMPTS"] = attempts
+    world, _ids = configured_world(7, **variables)
+    assert completed(world.run()).annotations_pending == 2
+    world.api.inject("GetHookResult", "Throttling", times=None)
+    calls = world.api.calls["GetHookResult"]
+    reports = [completed(next_run(world)) for _ in range(3)]
+    return reports, world.api.calls["GetHookResult"] - calls
+
+
+def test_annotation_fetch_attempts_of_two_gives_up_after_two_throttled_calls() -> None:
+    reports, calls = _throttled_runs("2")
+    # Each listed failure is asked once a run: the second run's throttled call is its last, counted there.
+    assert [report.annotations_pending for report in reports] == [2, 0, 0]
+    assert calls == 2 * 2
+    assert [report.annotations_unavailable_reasons for report in reports] == [
+        {},
+        {"Throttling (gave up)": 2},
+        {},
+    ]
+    # Control: the default (5) still lists both after three throttled calls each.
+    reports, calls = _throttled_runs(None)
+    assert ([report.annotations_pending for report in reports], calls) == ([2, 2, 2], 3 * 2)
+    assert all(not report.annotations_unavailable_reasons for report in reports)
+
+
+def test_annotation_fetch_attempts_counts_the_refusal_in_the_failures_own_run() -> None:
+    # Given a failure whose GetHookResult is throttled in its own run,
+    for attempts, listed_after, given_up in (("1", 0, {"Throttling (gave up)": 1}), ("2", 1, {})):
+        world, _ids = configured_world(1, ANNOTATION_FETCH_ATTEMPTS=attempts)
+        world.api.inject("GetHookResult", "Throttling", times=1)
+        report = completed(world.run())
+        # then with one attempt allowed that call was its last, and with two it waits on the list.
+        assert report.annotations_pending == listed_after
+        assert report.annotations_unavailable_reasons == given_up

@@ -168,16 +168,16 @@ class RunSettings:
     enrich_failures: bool
     max_enrichments: int
     max_outbox: int
+    # The catch-up list of failures whose annotations are still due (logic/annotation_catch_up.py): its
+    # bound (MAX_ANNOTATIONS_DUE), and how many passing errors (Throttling, 5xx) one failure may meet before
+    # the list gives up on it (ANNOTATION_FETCH_ATTEMPTS). No defaults here: models/config.py owns them.
+    max_annotations_due: int
+    max_enrichment_attempts: int
     max_events: int = 10_000
     lease_grace_ms: int = 60_000
     # A run that changed nothing still commits when the last commit is this old: `updated_at_ms` then tells
     # an idle archiver (no new results) from a stopped one, for fleet health. One PUT an hour.
     heartbeat_ms: int = 3_600_000
-    # The catch-up list of failures whose annotations are still due (logic/annotation_catch_up.py): its
-    # bound (one run at its event budget fits; 160 bytes of checkpoint JSON each), and how many passing
-    # errors (Throttling, 5xx) one failure may meet before the list gives up on it.
-    max_annotations_due: int = 10_000
-    max_enrichment_attempts: int = 5
     # The self-audit (logic/audit.py): every this long (0: never), and forced by `verify --repair`.
     audit_interval_ms: int = 0
     audit_forced: bool = False
@@ -797,7 +797,10 @@ def _deferred_annotations(
                 _annotations_lost(run.report, enrichment.error_code or "unknown")
             else:  # asked and refused, or not asked once the API kept refusing for a passing reason
                 attempts = 1 if result_id in run.enrichment_refused else 0
-                added.append(due_for(failure.result, dt=day, attempts=attempts))
+                if attempts >= run.settings.max_enrichment_attempts:
+                    _annotations_lost(run.report, gave_up_reason(enrichment.error_code))
+                else:
+                    added.append(due_for(failure.result, dt=day, attempts=attempts))
     return added
 
 

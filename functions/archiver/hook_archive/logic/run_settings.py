@@ -19,6 +19,8 @@ def settings_for(config: ArchiverConfig, account_id: str) -> RunSettings:
         safety_margin_ms=int(config.time_safety_margin_seconds * 1000),
         enrich_failures=config.enrich_failures,
         max_enrichments=config.max_enrichments_per_run,
+        max_annotations_due=config.max_annotations_due,
+        max_enrichment_attempts=config.annotation_fetch_attempts,
         max_outbox=config.max_event_outbox,
         max_events=config.max_events_per_run,
         audit_interval_ms=config.audit_interval_hours * 3_600_000,

@@ -32,6 +32,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "TIME_SAFETY_MARGIN_SECONDS": "time_safety_margin_seconds",
     "ENRICH_FAILURES": "enrich_failures",
     "MAX_ENRICHMENTS_PER_RUN": "max_enrichments_per_run",
+    "MAX_ANNOTATIONS_DUE": "max_annotations_due",
+    "ANNOTATION_FETCH_ATTEMPTS": "annotation_fetch_attempts",
     "MAX_PAGES_PER_RUN": "max_pages_per_run",
     "MAX_EVENT_OUTBOX": "max_event_outbox",
     "MAX_EVENTS_PER_RUN": "max_events_per_run",
@@ -71,6 +73,23 @@ class ArchiverConfig(BaseModel):
         "drain a 10,000-failure burst in 20 runs (100 minutes at the default schedule): docs/design.md, "
         "'Enrichment coverage'.",
     )
+    # The catch-up list (Checkpoint.annotations_due, logic/annotation_catch_up.py): failures whose annotations
+    # a later run fetches. Every entry is checkpoint JSON, read and written whole each run: 160 bytes with a
+    # typical type name, 329 with the longest (196 characters). At the ceiling of 100,000 that is 16-33 MB,
+    # serialized in about 0.1 s and parsed in about 0.5 s at some 180 MB of peak memory (measured), inside the
+    # function's 1,024 MB and its run; more would make every run's checkpoint reads and writes the cost of
+    # the run. 0 keeps no list: a failure not enriched in its own run is counted as lost ("overflow").
+    max_annotations_due: int = Field(
+        default=10_000,
+        ge=0,
+        le=100_000,
+        description="The catch-up list's length; past it, a run's newest deferred failures are counted "
+        "and logged as lost, and those already waiting stay. The default holds one run's event budget "
+        "(MAX_EVENTS_PER_RUN) in 1.6 MB of checkpoint.",
+    )
+    # GetHookResult calls that may fail for a passing reason (Throttling, 5xx, a timeout) before the list
+    # gives up on a failure's annotations; each run asks at most once per failure.
+    annotation_fetch_attempts: int = Field(default=5, ge=1, le=50)
     max_pages_per_run: int = Field(default=200_000, ge=1)
     max_event_outbox: int = Field(default=20_000, ge=0, le=100_000)
     # Paging stops once a run has this many failures to announce, so publishing fits in the run too.
