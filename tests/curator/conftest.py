@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,15 +21,18 @@ from moto.glue.responses import GlueResponse
 from curator.dal.curated_table import IcebergCuratedTable, glue_catalog
 from curator.dal.raw_archive import S3RawArchive
 from curator.logic.curation import CurationDependencies, CurationRequest, CurationSettings, curate
+from curator.models.curated_table import ANNOTATIONS_TABLE
 from curator.models.plan import CurationReport
 from emulation.aws_stack import ACCOUNT_ID, CREDENTIALS, REGION, LocalAws, local_aws
-from hook_archive.dal.archive_writer import ParquetSpool, S3ArchiveWriter
-from hook_archive.logic.partitioning import archive_key
+from hook_archive.dal.archive_writer import AnnotationSpool, ParquetSpool, S3ArchiveWriter
+from hook_archive.logic.partitioning import annotation_key, archive_key
+from hook_archive.models.annotation_schema import AnnotationRow
 from hook_archive.models.hook_result import HookResult, to_epoch_ms
 
 ARCHIVE_PREFIX = "hook-results"
 DATABASE = "cfn_hook_archive"
 TABLE = "hook_results"
+ANNOTATIONS = "hook_annotations"
 STATUSES = ("HOOK_COMPLETE_SUCCEEDED", "HOOK_COMPLETE_FAILED", "HOOK_FAILED")
 
 
@@ -93,6 +97,48 @@ def curated_table(aws: LocalAws) -> IcebergCuratedTable:
         table_name=TABLE,
         location=f"s3://{aws.bucket}/curated/{TABLE}",
         s3_client=aws.client("s3"),
+    )
+
+
+def annotations_table(aws: LocalAws) -> IcebergCuratedTable:
+    return IcebergCuratedTable(
+        catalog=glue_catalog(catalog_properties(aws)),
+        database=DATABASE,
+        table_name=ANNOTATIONS,
+        location=f"s3://{aws.bucket}/curated/{ANNOTATIONS}",
+        s3_client=aws.client("s3"),
+        spec=ANNOTATIONS_TABLE,
+    )
+
+
+def annotation_dependencies(aws: LocalAws, **overrides: Any) -> CurationDependencies:
+    """The annotations table's curation, as the handler builds it."""
+    raw = S3RawArchive(
+        bucket=aws.bucket,
+        archive_prefix=ANNOTATIONS_TABLE.raw_prefix(ARCHIVE_PREFIX),
+        client=aws.client("s3"),
+        schema=ANNOTATIONS_TABLE.raw_schema,
+    )
+    values: dict[str, Any] = {
+        "raw": raw,
+        "table": annotations_table(aws),
+        "spec": ANNOTATIONS_TABLE,
+        "sleep": lambda _: None,
+        **overrides,
+    }
+    return CurationDependencies(**values)
+
+
+def run_annotations_curator(
+    aws: LocalAws,
+    request: CurationRequest | None = None,
+    settings: CurationSettings | None = None,
+    **overrides: Any,
+) -> CurationReport:
+    return curate(
+        annotation_dependencies(aws, **overrides),
+        settings or CurationSettings(),
+        request or CurationRequest(),
     )
 
 
@@ -187,6 +233,60 @@ class RawArchiveWriter:
             spool.discard()
         return keys
 
+    def annotations(self, results: Sequence[HookResult], *, per_result: int = 3) -> list[AnnotationRow]:
+        """per_result annotations of each result, as GetHookResult reports a Guard hook's rules."""
+        return [
+            AnnotationRow(
+                hook_result_id=result.hook_result_id,
+                type_name=result.type_name,
+                annotation_name=f"rule_{number}",
+                status=self.rng.choice(("FAILED", "PASSED", "SKIPPED")),
+                status_message=f"message {number}",
+                remediation_message="fix it",
+                remediation_link="https://docs.aws.amazon.com/",
+                severity_level=self.rng.choice(("LOW", "MEDIUM", "HIGH", "CRITICAL")),
+            )
+            for result in results
+            for number in range(per_result)
+        ]
+
+    def write_annotations(
+        self,
+        by_day: Mapping[date, Sequence[AnnotationRow]],
+        *,
+        sequence: int | None = None,
+        replacing: bool = False,
+    ) -> list[str]:
+        """One archiver run's annotation objects: AnnotationSpool, then a conditional PUT per day under
+        annotation_key(sequence). `replacing` rewrites them (If-Match), as an adopting run does."""
+        if sequence is None:
+            self.sequence += 1
+            sequence = self.sequence
+        spool = AnnotationSpool(
+            account_id=self.account_id,
+            region=self.region,
+            archived_at_ms=to_epoch_ms(datetime.now(UTC)) + sequence,
+            rows_per_row_group=10_000,
+            directory=None,
+        )
+        writer = S3ArchiveWriter(bucket=self.aws.bucket, client=self.aws.client("s3"))
+        s3 = self.aws.client("s3")
+        keys = []
+        try:
+            for day, rows in by_day.items():
+                key = annotation_key(
+                    ARCHIVE_PREFIX, day, account_id=self.account_id, region=self.region, sequence=sequence
+                )
+                keys.append(key)
+                for row in rows:
+                    spool.add(key, row)
+            for spooled in spool.finish():
+                etag = s3.head_object(Bucket=self.aws.bucket, Key=spooled.key)["ETag"] if replacing else None
+                writer.upload(spooled, replacing_etag=etag)
+        finally:
+            spool.discard()
+        return keys
+
 
 @pytest.fixture
 def raw(aws: LocalAws) -> RawArchiveWriter:
@@ -227,3 +327,40 @@ def assert_curated_equals_raw(aws: LocalAws) -> None:
         want = expected[row["hook_result_id"]]
         for name, value in want.items():
             assert row[name] == value, (name, row["hook_result_id"])
+
+
+_ANNOTATION_IDENTITY = ("hook_result_id", "annotation_name", "status", "severity_level", "archived_at", "dt")
+
+
+def raw_annotations(aws: LocalAws) -> dict[str, Counter[tuple[Any, ...]]]:
+    """Ground truth: every annotation object's rows, by hook_result_id (each id's rows from one object)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    s3 = aws.client("s3")
+    rows: dict[str, Counter[tuple[Any, ...]]] = {}
+    owner: dict[str, str] = {}
+    prefix = f"{ANNOTATIONS_TABLE.raw_prefix(ARCHIVE_PREFIX)}/dt="
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=aws.bucket, Key=item["Key"])["Body"].read()
+            day = item["Key"].split("/")[2].removeprefix("dt=")
+            for row in pq.ParquetFile(pa.BufferReader(body)).read().to_pylist():
+                hook_result_id = row["hook_result_id"]
+                assert owner.setdefault(hook_result_id, item["Key"]) == item["Key"], "an id in two objects"
+                rows.setdefault(hook_result_id, Counter())[
+                    tuple({**row, "dt": day}[name] for name in _ANNOTATION_IDENTITY)
+                ] += 1
+    return rows
+
+
+def curated_annotations(aws: LocalAws) -> pa.Table:
+    return glue_catalog(catalog_properties(aws)).load_table((DATABASE, ANNOTATIONS)).scan().to_arrow()
+
+
+def assert_curated_annotations_equal_raw(aws: LocalAws) -> None:
+    """hook_annotations holds exactly the raw annotation rows: every row of every id, none twice."""
+    curated: dict[str, Counter[tuple[Any, ...]]] = {}
+    for row in curated_annotations(aws).to_pylist():
+        identity = tuple(row[name] for name in _ANNOTATION_IDENTITY)
+        curated.setdefault(row["hook_result_id"], Counter())[identity] += 1
+    assert curated == raw_annotations(aws)

@@ -138,8 +138,28 @@ def _rows(*pairs: tuple[str, str]) -> pa.Table:
 
 
 def test_merge_keeps_one_row_per_id_the_last_object_read_winning() -> None:
-    merged = merge_incoming([_rows(("1", "a"), ("2", "a")), _rows(("2", "b"), ("3", "b"))])
+    merged = merge_incoming(
+        [_rows(("1", "a"), ("2", "a")), _rows(("2", "b"), ("3", "b"))], one_row_per_id=True
+    )
     assert sorted(zip(*merged.to_pydict().values(), strict=True)) == [("1", "a"), ("2", "b"), ("3", "b")]
+
+
+def test_merge_of_annotations_keeps_every_row_of_an_id_from_the_last_object_holding_it() -> None:
+    # Annotations: several rows per id, all from one object. Object b rewrote id 2 with three annotations;
+    # a's two rows of 2 go, b's three stay, and nothing of 1 or 3 is lost.
+    a = _rows(("1", "a"), ("1", "a"), ("2", "a"), ("2", "a"))
+    b = _rows(("2", "b"), ("2", "b"), ("2", "b"), ("3", "b"))
+    merged = merge_incoming([a, b], one_row_per_id=False)
+    assert sorted(zip(*merged.to_pydict().values(), strict=True)) == [
+        ("1", "a"),
+        ("1", "a"),
+        ("2", "b"),
+        ("2", "b"),
+        ("2", "b"),
+        ("3", "b"),
+    ]
+    # The results' rule on the same rows would keep one row of each id: the annotations' rule is not it.
+    assert merge_incoming([a, b], one_row_per_id=True).num_rows == 3
 
 
 def test_colliding_ids_are_those_held_under_a_key_that_stays() -> None:
@@ -324,6 +344,40 @@ def test_config_defaults_put_the_table_beside_the_raw_archive_not_in_it() -> Non
 def test_a_bad_variable_fails_the_cold_start_naming_it(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         CuratorConfig.from_environ({**ENVIRONMENT, variable: value})
+
+
+def test_the_annotations_table_defaults_beside_the_results_table() -> None:
+    config = CuratorConfig.from_environ(ENVIRONMENT)
+    assert config.curated_annotations_table == "hook_annotations"
+    assert config.annotations_table_location == "s3://hook-archive-local/curated/hook_annotations"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"CURATED_ANNOTATIONS_TABLE": "hook_results"}, "CURATED_ANNOTATIONS_TABLE must be two tables"),
+        ({"CURATED_ANNOTATIONS_TABLE": "Hook-Annotations"}, "CURATED_ANNOTATIONS_TABLE: "),
+        # inside the raw archive, where the raw tables' projections read
+        (
+            {"CURATED_ANNOTATIONS_LOCATION": "s3://hook-archive-local/hook-results/annotations/curated"},
+            "CURATED_ANNOTATIONS_LOCATION must be outside",
+        ),
+        # inside the results table's location: its orphan removal would delete the annotations' files
+        (
+            {"CURATED_ANNOTATIONS_LOCATION": "s3://hook-archive-local/curated/hook_results/annotations"},
+            "must not contain one another",
+        ),
+        (
+            {"CURATED_LOCATION": "s3://hook-archive-local/curated/hook_annotations/results"},
+            "must not contain one another",
+        ),
+    ],
+)
+def test_an_annotations_table_that_would_collide_fails_the_cold_start(
+    variables: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        CuratorConfig.from_environ({**ENVIRONMENT, **variables})
 
 
 def test_s3_calls_are_signed_for_the_bucket_region_when_one_is_named() -> None:

@@ -25,6 +25,10 @@ MEMBER = "111122223333"
 RESULTS_KEY = f"{PREFIX}/dt=2026-11-27/{MEMBER}-us-east-1-0001.parquet"
 ANNOTATIONS_KEY = f"{PREFIX}/annotations/dt=2026-11-27/{MEMBER}-us-east-1-0001.parquet"
 CHECKPOINT_KEY = f"{PREFIX}/_state/{MEMBER}/us-east-1/checkpoint.json"
+# A data file of the curated hook_annotations table (CuratorFunction's CURATED_ANNOTATIONS_LOCATION).
+CURATED_ANNOTATIONS_KEY = (
+    f"{PREFIX}-curated/123456789012/us-east-1/cfn_hook_archive/hook_annotations/data/dt=2026-11-27/0.parquet"
+)
 EVERY_LIFECYCLE_RULE = {
     "ArchiveTransitionDays": "400",
     "ArchiveTransitionStorageClass": "GLACIER_IR",
@@ -75,6 +79,17 @@ def test_annotations_expire_and_transition_with_results_and_checkpoints_never_do
     assert annotations["Transitions"] == [[{"StorageClass": "GLACIER_IR", "TransitionInDays": "400"}]]
     assert "ExpirationInDays" not in actions_on(rules, CHECKPOINT_KEY)
     assert "Transitions" not in actions_on(rules, CHECKPOINT_KEY)
+
+
+def test_the_curated_annotations_table_keeps_its_files_when_the_raw_annotations_expire() -> None:
+    # The curator's hook_annotations (<prefix>-curated/...) keeps the rows of expired raw objects, like
+    # hook_results: only its replaced files' noncurrent versions expire, never a current file.
+    rules = lifecycle_rules(EVERY_LIFECYCLE_RULE)
+    assert "ExpirationInDays" in actions_on(rules, ANNOTATIONS_KEY)
+    curated = actions_on(rules, CURATED_ANNOTATIONS_KEY)
+    assert "ExpirationInDays" not in curated
+    assert "Transitions" not in curated
+    assert curated["NoncurrentVersionExpiration"] == [{"NoncurrentDays": "30"}]
 
 
 def test_control_without_the_annotations_rules_the_annotations_would_never_expire() -> None:

@@ -404,6 +404,8 @@ def test_x86_64_curator_artefact_curates_a_raw_archive_into_the_iceberg_table(tm
             "GLUE_DATABASE": "cfn_hook_archive",
             "CURATED_TABLE": "hook_results",
             "CURATED_LOCATION": f"s3://{aws.bucket}/hook-results-curated/hook_results",
+            "CURATED_ANNOTATIONS_TABLE": "hook_annotations",
+            "CURATED_ANNOTATIONS_LOCATION": f"s3://{aws.bucket}/hook-results-curated/hook_annotations",
             "POWERTOOLS_SERVICE_NAME": "cfn-hook-archive",
             "POWERTOOLS_METRICS_NAMESPACE": "CfnHookArchive",
         }

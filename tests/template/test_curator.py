@@ -1,4 +1,5 @@
-"""The curator as template.yaml deploys it: its role, its environment, its schedule, and the two tables."""
+"""The curator as template.yaml deploys it: its role, its environment, its schedule, and the four tables
+(hook_results and hook_annotations curated, each with its raw table)."""
 
 from __future__ import annotations
 
@@ -44,12 +45,17 @@ def _named(value: str) -> str:
     return value
 
 
-def test_curator_role_reads_the_raw_archive_and_writes_only_its_table_prefix_and_glue_table(
+def test_curator_role_reads_the_raw_archive_and_writes_only_its_tables_prefixes_and_glue_tables(
     stack: Stack,
 ) -> None:
+    # Each statement serves hook_results and hook_annotations (the curator curates both): one resource or
+    # prefix per table, and nothing more for either (tests/template/test_curator_annotations.py decides
+    # the annotations' requests with the IAM evaluator).
     bucket = stack.values["ExistingArchiveBucketName"] or "<ArchiveBucket>"
     prefix = stack.values["ArchivePrefix"]
-    table_prefix = f"{prefix}-curated/{ACCOUNT_ID}/{REGION}/<GlueDatabase>/hook_results"
+    curated = f"{prefix}-curated/{ACCOUNT_ID}/{REGION}/<GlueDatabase>"
+    table_prefix = f"{curated}/hook_results"
+    annotations_prefix = f"{curated}/hook_annotations"
     glue = f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT_ID}"
     statements = _statements(stack)
     granted = {sid: (_actions(statement), statement["Resource"]) for sid, statement in statements.items()}
@@ -57,11 +63,20 @@ def test_curator_role_reads_the_raw_archive_and_writes_only_its_table_prefix_and
         "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], "<CuratorLogGroup.Arn>"),
         "Tracing": (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*"),
         "ListRawArchive": (["s3:ListBucket"], f"arn:{PARTITION}:s3:::{bucket}"),
-        "ReadRawArchive": (["s3:GetObject"], f"arn:{PARTITION}:s3:::{bucket}/{prefix}/dt=*"),
+        "ReadRawArchive": (
+            ["s3:GetObject"],
+            [
+                f"arn:{PARTITION}:s3:::{bucket}/{prefix}/dt=*",
+                f"arn:{PARTITION}:s3:::{bucket}/{prefix}/annotations/dt=*",
+            ],
+        ),
         "ListCuratedTable": (["s3:ListBucket"], f"arn:{PARTITION}:s3:::{bucket}"),
         "CuratedTableFiles": (
             ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-            f"arn:{PARTITION}:s3:::{bucket}/{table_prefix}/*",
+            [
+                f"arn:{PARTITION}:s3:::{bucket}/{table_prefix}/*",
+                f"arn:{PARTITION}:s3:::{bucket}/{annotations_prefix}/*",
+            ],
         ),
         "CuratedTableCatalog": (
             ["glue:CreateTable", "glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"],
@@ -69,6 +84,7 @@ def test_curator_role_reads_the_raw_archive_and_writes_only_its_table_prefix_and
                 f"{glue}:catalog",
                 f"{glue}:database/<GlueDatabase>",
                 f"{glue}:table/<GlueDatabase>/hook_results",
+                f"{glue}:table/<GlueDatabase>/hook_annotations",
             ],
         ),
     }
@@ -78,10 +94,15 @@ def test_curator_role_reads_the_raw_archive_and_writes_only_its_table_prefix_and
             "StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
         }
     assert granted == expected
-    assert statements["ListRawArchive"]["Condition"] == {"StringLike": {"s3:prefix": f"{prefix}/dt=*"}}
-    assert statements["ListCuratedTable"]["Condition"] == {"StringLike": {"s3:prefix": f"{table_prefix}/*"}}
-    # Nothing of the curator's may land where the raw table's partition projection reads.
+    assert statements["ListRawArchive"]["Condition"] == {
+        "StringLike": {"s3:prefix": [f"{prefix}/dt=*", f"{prefix}/annotations/dt=*"]}
+    }
+    assert statements["ListCuratedTable"]["Condition"] == {
+        "StringLike": {"s3:prefix": [f"{table_prefix}/*", f"{annotations_prefix}/*"]}
+    }
+    # Nothing of the curator's may land where the raw tables' partition projections read.
     assert not table_prefix.startswith(f"{prefix}/")
+    assert not annotations_prefix.startswith(f"{prefix}/")
 
 
 def test_curator_environment_is_the_curators_config_and_its_location_is_the_one_the_role_writes(
@@ -95,13 +116,23 @@ def test_curator_environment_is_the_curators_config_and_its_location_is_the_one_
         {name: _named(str(value)) for name, value in variables.items()} | {"AWS_REGION": REGION}
     )
     assert config.curated_table == "hook_results"
+    assert config.curated_annotations_table == "hook_annotations"
     assert config.endpoint_url is None
-    files = _statements(stack)["CuratedTableFiles"]["Resource"]
-    assert _named(files) == f"arn:{PARTITION}:s3:::{config.table_location.removeprefix('s3://')}/*"
-    outputs = stack.resolve({"Location": stack.template["Outputs"]["CuratedTableLocation"]["Value"]})
-    assert _named(outputs["Location"]) == config.table_location + "/"
-    catalog = _statements(stack)["CuratedTableCatalog"]["Resource"]
-    assert _named(catalog[-1]).endswith(f":table/{config.glue_database}/{config.curated_table}")
+    files = [_named(resource) for resource in _statements(stack)["CuratedTableFiles"]["Resource"]]
+    locations = {"CuratedTableLocation": config.table_location}
+    locations["CuratedAnnotationsLocation"] = config.annotations_table_location
+    assert files == [
+        f"arn:{PARTITION}:s3:::{location.removeprefix('s3://')}/*" for location in locations.values()
+    ]
+    outputs = stack.resolve({name: stack.template["Outputs"][name]["Value"] for name in locations})
+    assert {name: _named(value) for name, value in outputs.items()} == {
+        name: location + "/" for name, location in locations.items()
+    }
+    catalog = [_named(resource) for resource in _statements(stack)["CuratedTableCatalog"]["Resource"]]
+    assert catalog[-2:] == [
+        f"arn:{PARTITION}:glue:{REGION}:{ACCOUNT_ID}:table/{config.glue_database}/{table}"
+        for table in (config.curated_table, config.curated_annotations_table)
+    ]
 
 
 def test_curator_runs_on_its_own_schedule_parameter_with_its_own_layer_and_log_group() -> None:
@@ -129,17 +160,24 @@ def test_curator_runs_on_its_own_schedule_parameter_with_its_own_layer_and_log_g
     assert default == "rate(5 minutes)"  # within the 15 minutes from commit to queryable
 
 
-def test_named_queries_read_the_curated_table_and_the_raw_table_is_hook_results_raw() -> None:
+def test_named_queries_read_the_curated_tables_and_the_raw_tables_are_the_raw_ones() -> None:
     stack = Stack(transformed())
-    raw = stack.properties("HookResultsTable")["TableInput"]
-    assert raw["Name"] == "hook_results_raw"
-    assert raw["Parameters"]["projection.enabled"] == "true"
-    curated = stack.properties("CuratorFunction")["Environment"]["Variables"]["CURATED_TABLE"]
+    for logical_id, name in (
+        ("HookResultsTable", "hook_results_raw"),
+        ("HookAnnotationsTable", "hook_annotations_raw"),
+    ):
+        raw = stack.properties(logical_id)["TableInput"]
+        assert raw["Name"] == name
+        assert raw["Parameters"]["projection.enabled"] == "true"
+    variables = stack.properties("CuratorFunction")["Environment"]["Variables"]
+    curated, annotations = variables["CURATED_TABLE"], variables["CURATED_ANNOTATIONS_TABLE"]
+    assert annotations == "hook_annotations"
     for query in stack.resources("AWS::Athena::NamedQuery").values():
-        # queries/annotations/ read the annotations table, hook_annotations, not the results
-        table = "hook_annotations" if "/annotations/" in query["Properties"]["Description"] else curated
+        # queries/annotations/ read the curated annotations table, hook_annotations, not the results
+        table = annotations if "/annotations/" in query["Properties"]["Description"] else curated
         assert f"FROM {table}\n" in query["Properties"]["QueryString"]
-        assert "hook_results_raw" not in query["Properties"]["QueryString"]
+        for raw_table in ("hook_results_raw", "hook_annotations_raw"):
+            assert raw_table not in query["Properties"]["QueryString"]
     outputs = stack.resolve(
         {
             name: output["Value"]
@@ -149,3 +187,5 @@ def test_named_queries_read_the_curated_table_and_the_raw_table_is_hook_results_
     )
     assert outputs["GlueTableName"] == "<GlueDatabase>.hook_results"
     assert outputs["RawGlueTableName"] == "<GlueDatabase>.<HookResultsTable>"
+    assert outputs["AnnotationsTableName"] == "<GlueDatabase>.hook_annotations"
+    assert outputs["RawAnnotationsTableName"] == "<GlueDatabase>.<HookAnnotationsTable>"

@@ -74,10 +74,14 @@ def test_check_reports_the_template_when_a_query_file_changes_and_generate_copie
     assert _generate(tmp_path, "--check").returncode == 0
 
 
-def test_the_annotations_glue_table_has_annotation_schemas_columns_and_its_own_projected_location() -> None:
+def test_the_raw_annotations_glue_table_has_annotation_schemas_columns_and_its_own_projected_location() -> (
+    None
+):
     table = transformed()["Resources"]["HookAnnotationsTable"]["Properties"]["TableInput"]
     columns = table["StorageDescriptor"]["Columns"]
     assert [column["Name"] for column in columns] == ANNOTATION_SCHEMA.names
-    assert table["Name"] == "hook_annotations"
+    # The template's table is the raw one, as the archiver writes it: hook_annotations is its curated copy,
+    # which the curator creates (like hook_results beside hook_results_raw).
+    assert table["Name"] == "hook_annotations_raw"
     assert table["Parameters"]["projection.enabled"] == "true"
     assert "/annotations/dt=${!dt}/" in json.dumps(table["Parameters"]["storage.location.template"])

@@ -30,3 +30,7 @@ class CommitAttemptsExhaustedError(CuratedTableError):
 
 class UnsupportedTableError(CuratedTableError):
     """The table exists but is not the table this curator writes (another schema or partition spec)."""
+
+
+class CurationFailedError(CuratorError):
+    """Both tables' curations failed in one run: the message holds each table's error."""

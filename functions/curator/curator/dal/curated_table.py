@@ -32,14 +32,12 @@ from pyiceberg.table.refs import SnapshotRefType
 
 from curator.errors import CommitConflictError, CuratedTableError, UnsupportedTableError
 from curator.models.curated_table import (
-    CURATED_ARROW_SCHEMA,
-    CURATED_PARTITION_SPEC,
-    CURATED_SCHEMA,
     HOOK_RESULT_ID,
     RAW_OBJECT_ETAG,
     RAW_OBJECT_KEY,
+    RESULTS_TABLE,
     TABLE_FORMAT_VERSION,
-    TABLE_PROPERTIES,
+    CuratedTableSpec,
 )
 from curator.models.plan import (
     DayFiles,
@@ -100,7 +98,9 @@ class IcebergCuratedTable:
         location: str,
         region: str | None = None,
         s3_client: S3Client | None = None,
+        spec: CuratedTableSpec = RESULTS_TABLE,
     ) -> None:
+        self.spec = spec
         self._catalog = catalog
         self.identifier = (database, table_name)
         self.location = location.rstrip("/")
@@ -121,14 +121,14 @@ class IcebergCuratedTable:
                 with self._file_io(f"creating {'.'.join(self.identifier)} at {self.location}"):
                     return self._catalog.create_table(
                         self.identifier,
-                        schema=CURATED_SCHEMA,
-                        partition_spec=CURATED_PARTITION_SPEC,
+                        schema=self.spec.schema,
+                        partition_spec=self.spec.partition_spec,
                         location=self.location,
-                        properties={**TABLE_PROPERTIES, "format-version": str(TABLE_FORMAT_VERSION)},
+                        properties={**self.spec.properties, "format-version": str(TABLE_FORMAT_VERSION)},
                     )
             except TableAlreadyExistsError:  # another run created it first
                 table = self._catalog.load_table(self.identifier)
-        check_table(table)
+        check_table(table, self.spec)
         return table
 
     @contextmanager
@@ -150,7 +150,7 @@ class IcebergCuratedTable:
             table = self.ensure()
         except Exception as error:  # pyiceberg wraps boto3 and pyarrow errors in many types
             raise CuratedTableError(f"loading {'.'.join(self.identifier)} failed: {error}") from error
-        check_table(table)
+        check_table(table, self.spec)
         return table
 
     def load(self) -> TableState:
@@ -290,7 +290,8 @@ class IcebergCuratedTable:
 
     def compact_day(self, state: TableState, day: date, summary: dict[str, str]) -> None:
         """One partition overwrite: the day's rows, read at the state's snapshot, in as few files as the
-        writer's target size allows, sorted by invocation time so invoked_at bounds stay tight."""
+        writer's target size allows, sorted by the table's sort keys (results: invocation time, so invoked_at
+        bounds stay tight)."""
         with self._file_io(f"compaction of {day} in {'.'.join(self.identifier)}"):
             self._compact(state, day, summary)
 
@@ -298,8 +299,8 @@ class IcebergCuratedTable:
         table = self._table(state)
         day_filter = equal_to(PARTITION_COLUMN, day.isoformat())
         rows = table.scan(row_filter=day_filter, snapshot_id=state.snapshot_id).to_arrow()
-        rows = rows.select(CURATED_ARROW_SCHEMA.names).cast(CURATED_ARROW_SCHEMA)
-        order = pc.sort_indices(rows, sort_keys=[("invoked_at", "ascending"), (HOOK_RESULT_ID, "ascending")])
+        rows = rows.select(self.spec.arrow_schema.names).cast(self.spec.arrow_schema)
+        order = pc.sort_indices(rows, sort_keys=list(self.spec.sort_keys))
         transaction = table.transaction()
         transaction.overwrite(rows.take(order), overwrite_filter=day_filter, snapshot_properties=summary)
         self._commit(transaction, what=f"compaction of {day}")
@@ -384,21 +385,22 @@ class IcebergCuratedTable:
                     )
 
 
-def check_table(table: Table) -> None:
+def check_table(table: Table, spec: CuratedTableSpec) -> None:
     """The table must be this curator's: same columns (names, ids, types, required) and partitioning, and
     pyiceberg's own commit retry off (it would replay an append onto a concurrent commit)."""
     schema = table.schema()
-    expected = [(f.field_id, f.name, f.field_type, f.required) for f in CURATED_SCHEMA.fields]
+    expected = [(f.field_id, f.name, f.field_type, f.required) for f in spec.schema.fields]
     actual = [(f.field_id, f.name, f.field_type, f.required) for f in schema.fields]
     if actual[: len(expected)] != expected:
         raise UnsupportedTableError(
-            f"{table.name()} does not have the curated schema: expected {expected}, found {actual}"
+            f"{table.name()} does not have the curated {spec.kind} schema:"
+            f" expected {expected}, found {actual}"
         )
-    spec = table.spec()
-    if [(f.source_id, f.transform, f.name) for f in spec.fields] != [
-        (f.source_id, f.transform, f.name) for f in CURATED_PARTITION_SPEC.fields
+    partitioning = table.spec()
+    if [(f.source_id, f.transform, f.name) for f in partitioning.fields] != [
+        (f.source_id, f.transform, f.name) for f in spec.partition_spec.fields
     ]:
-        raise UnsupportedTableError(f"{table.name()} is not partitioned by identity(dt): {spec}")
+        raise UnsupportedTableError(f"{table.name()} is not partitioned by identity(dt): {partitioning}")
     if table.properties.get("commit.retry.num-retries") != "0":
         raise UnsupportedTableError(
             f"{table.name()} has commit.retry.num-retries={table.properties.get('commit.retry.num-retries')}:"

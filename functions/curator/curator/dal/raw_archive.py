@@ -34,8 +34,15 @@ def normalize_etag(etag: str) -> str:
 
 class S3RawArchive:
     def __init__(
-        self, *, bucket: str, archive_prefix: str, region: str | None = None, client: S3Client | None = None
+        self,
+        *,
+        bucket: str,
+        archive_prefix: str,
+        region: str | None = None,
+        client: S3Client | None = None,
+        schema: pa.Schema = RAW_ARCHIVE_SCHEMA,
     ) -> None:
+        """archive_prefix: the prefix the table's dt= folders are under (CuratedTableSpec.raw_prefix)."""
         # In the bucket's region: boto3 would follow S3's redirect, at the cost of a refused call per run.
         self._client = client or boto3.client(
             "s3",
@@ -44,6 +51,7 @@ class S3RawArchive:
         )
         self.bucket = bucket
         self.archive_prefix = archive_prefix
+        self.schema = schema
 
     def list_objects(self, window: DayWindow) -> Iterator[RawObject]:
         if window.days is not None:
@@ -82,7 +90,7 @@ class S3RawArchive:
             raise RawArchiveError(f"reading {where} failed: {error}") from error
         try:
             table = pq.ParquetFile(io.BytesIO(body)).read()
-            return table.select(RAW_ARCHIVE_SCHEMA.names).cast(RAW_ARCHIVE_SCHEMA)
+            return table.select(self.schema.names).cast(self.schema)
         except (pa.ArrowException, KeyError, ValueError) as error:
             # A raw object the curator cannot read stops the run: skipping it would leave the curated
             # table short of rows the raw table holds, without a trace.

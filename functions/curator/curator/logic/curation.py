@@ -36,7 +36,7 @@ from curator.logic.ingest_plan import (
     without_ids,
 )
 from curator.logic.maintenance import days_to_compact, expirable_snapshots, maintenance_due, orphan_files
-from curator.models.curated_table import HOOK_RESULT_ID, curated_rows
+from curator.models.curated_table import HOOK_RESULT_ID, RESULTS_TABLE, CuratedTableSpec
 from curator.models.plan import (
     CurationReport,
     DayFiles,
@@ -130,6 +130,7 @@ class CurationRequest:
 class CurationDependencies:
     raw: RawArchive
     table: CuratedTable
+    spec: CuratedTableSpec = RESULTS_TABLE  # which table: raw and table must be that table's
     clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     sleep: Callable[[float], None] = time.sleep
 
@@ -223,13 +224,15 @@ def _commit_once(
             scheduled=request.scheduled,
             unchanged=unchanged,
         )
-        plan = _supersede(deps.raw, plan, listed, recorded, cache)
+        plan = _supersede(deps, plan, listed, recorded, cache)
         mark_moves = plan.mark is not None and plan.mark != state.mark
         if plan.empty and not mark_moves:
             report.objects_vanished += sum(len(day.vanished) for day in plan.days)
             return None
-        batch = _read(deps.raw, plan, cache)
-        incoming = merge_incoming(batch.tables) if batch.tables else None
+        batch = _read(deps, plan, cache)
+        incoming = (
+            merge_incoming(batch.tables, one_row_per_id=deps.spec.one_row_per_id) if batch.tables else None
+        )
         ids: list[str] = []
         kept: set[str] = set()
         if incoming is not None:
@@ -280,7 +283,7 @@ def _commit_once(
 
 
 def _supersede(
-    raw: RawArchive,
+    deps: CurationDependencies,
     plan: IngestPlan,
     listed: Mapping[date, Sequence[RawObject]],
     recorded: Mapping[date, RecordedDay],
@@ -293,17 +296,21 @@ def _supersede(
         held = recorded.get(day.day, RecordedDay())
         ids_of: dict[RawObject, list[str]] = {}
         for obj in superseding_candidates(day, listed.get(day.day, ()), held):
-            rows = _rows(raw, obj, cache)
+            rows = _rows(deps, obj, cache)
             if rows is not None:  # changed or gone since the listing: the next run sees it as such
                 ids_of[obj] = rows.column(HOOK_RESULT_ID).to_pylist()  # type: ignore[assignment]
         days.append(with_superseding(day, superseding_objects(day, held, ids_of)))
     return dataclasses.replace(plan, days=tuple(days))
 
 
-def _rows(raw: RawArchive, obj: RawObject, cache: dict[RawObject, pa.Table | None]) -> pa.Table | None:
+def _rows(
+    deps: CurationDependencies, obj: RawObject, cache: dict[RawObject, pa.Table | None]
+) -> pa.Table | None:
     if obj not in cache:
-        rows = raw.read_rows(obj)
-        cache[obj] = None if rows is None else curated_rows(rows, key=obj.key, etag=obj.etag, day=obj.day)
+        rows = deps.raw.read_rows(obj)
+        cache[obj] = (
+            None if rows is None else deps.spec.curated_rows(rows, key=obj.key, etag=obj.etag, day=obj.day)
+        )
     return cache[obj]
 
 
@@ -315,10 +322,12 @@ class _ReadBatch:
     delete_keys: list[str] = field(default_factory=list)
 
 
-def _read(raw: RawArchive, plan: IngestPlan, cache: dict[RawObject, pa.Table | None]) -> _ReadBatch:
+def _read(
+    deps: CurationDependencies, plan: IngestPlan, cache: dict[RawObject, pa.Table | None]
+) -> _ReadBatch:
     batch = _ReadBatch()
     for obj in plan.to_read:
-        curated = _rows(raw, obj, cache)
+        curated = _rows(deps, obj, cache)
         if curated is None:
             batch.skipped.add(obj.key)
             continue

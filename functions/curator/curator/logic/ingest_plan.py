@@ -172,20 +172,28 @@ def group_by_day(objects: Iterable[RawObject]) -> dict[date, list[RawObject]]:
     return grouped
 
 
-def merge_incoming(tables: Sequence[pa.Table]) -> pa.Table:
-    """The rows to append, one per hook_result_id: where two raw objects hold the same id, the object read
-    last (the later key, as listed) wins, so a row never appears twice."""
+def merge_incoming(tables: Sequence[pa.Table], *, one_row_per_id: bool) -> pa.Table:
+    """The rows to append, each hook_result_id's from one raw object only: where two objects hold the same
+    id, the object read last (the later key, as listed) wins, so no row appears twice. hook_results keeps
+    one row per id (the last); hook_annotations keeps every row the winning object holds for it."""
     if not tables:
         raise ValueError("nothing to merge")
     combined = pa.concat_tables(tables)
     ids: list[str] = combined.column(HOOK_RESULT_ID).to_pylist()  # type: ignore[assignment]  # not null
-    last: dict[str, int] = {}
+    last_row: dict[str, int] = {}
     for index, hook_result_id in enumerate(ids):
-        last[hook_result_id] = index
-    if len(last) == len(ids):
+        last_row[hook_result_id] = index
+    if one_row_per_id:
+        if len(last_row) == len(ids):
+            return combined
+        return combined.take(pa.array(sorted(last_row.values()), type=pa.int64()))
+    # Which table each row came from, and the last table holding each id.
+    source = [number for number, table in enumerate(tables) for _ in range(table.num_rows)]
+    last_source = {hook_result_id: source[index] for hook_result_id, index in last_row.items()}
+    keep = [index for index, hook_result_id in enumerate(ids) if source[index] == last_source[hook_result_id]]
+    if len(keep) == len(ids):
         return combined
-    keep = pa.array(sorted(last.values()), type=pa.int64())
-    return combined.take(keep)
+    return combined.take(pa.array(keep, type=pa.int64()))
 
 
 def _held(recorded: Mapping[date, RecordedDay]) -> dict[str, str]:

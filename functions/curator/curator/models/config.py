@@ -28,6 +28,8 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "GLUE_DATABASE": "glue_database",
     "CURATED_TABLE": "curated_table",
     "CURATED_LOCATION": "curated_location",
+    "CURATED_ANNOTATIONS_TABLE": "curated_annotations_table",
+    "CURATED_ANNOTATIONS_LOCATION": "curated_annotations_location",
     "LOOKBACK_DAYS": "lookback_days",
     "MAX_OBJECTS_PER_COMMIT": "max_objects_per_commit",
     "CLOSE_AFTER_HOURS": "close_after_hours",
@@ -55,6 +57,9 @@ class CuratorConfig(BaseModel):
     glue_database: str
     curated_table: str = "hook_results"
     curated_location: str | None = None  # default: s3://<archive_bucket>/curated/<curated_table>
+    curated_annotations_table: str = "hook_annotations"
+    # default: s3://<archive_bucket>/curated/<curated_annotations_table>
+    curated_annotations_location: str | None = None
     lookback_days: int = Field(default=2, ge=0, le=90)
     max_objects_per_commit: int = Field(default=5000, ge=1, le=100_000)
     close_after_hours: float = Field(default=3.0, ge=0.0, le=24.0 * 7)
@@ -90,14 +95,14 @@ class CuratorConfig(BaseModel):
             raise ValueError("must be an S3 key prefix without leading or trailing '/', e.g. hook-results")
         return value
 
-    @field_validator("glue_database", "curated_table")
+    @field_validator("glue_database", "curated_table", "curated_annotations_table")
     @classmethod
     def _glue_name(cls, value: str) -> str:
         if not _GLUE_NAME.match(value):
             raise ValueError("must be a Glue name: lower-case letters, digits and '_'")
         return value
 
-    @field_validator("curated_location")
+    @field_validator("curated_location", "curated_annotations_location")
     @classmethod
     def _location(cls, value: str | None) -> str | None:
         if value is not None and not _LOCATION.match(value.rstrip("/")):
@@ -112,18 +117,37 @@ class CuratorConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _outside_the_raw_archive(self) -> CuratorConfig:
-        # The raw table's partition projection reads everything under <prefix>/dt=...: the curated files
-        # must never land there, and the curator must never list its own files as raw objects.
-        if self.table_location.startswith(f"s3://{self.archive_bucket}/{self.archive_prefix}/"):
+    def _apart(self) -> CuratorConfig:
+        # The raw tables' partition projections read everything under <prefix>/dt=... and
+        # <prefix>/annotations/dt=...: the curated files must never land there, and the curator must never
+        # list its own files as raw objects. Each table removes the files under its location that it does
+        # not reference (orphans): two tables must not share a location, or contain one another.
+        raw = f"s3://{self.archive_bucket}/{self.archive_prefix}/"
+        for variable, location in (
+            ("CURATED_LOCATION", self.table_location),
+            ("CURATED_ANNOTATIONS_LOCATION", self.annotations_table_location),
+        ):
+            if f"{location}/".startswith(raw):
+                raise ValueError(f"{variable} must be outside {raw}")
+        if self.curated_table == self.curated_annotations_table:
+            raise ValueError("CURATED_TABLE and CURATED_ANNOTATIONS_TABLE must be two tables")
+        results, annotations = f"{self.table_location}/", f"{self.annotations_table_location}/"
+        if results.startswith(annotations) or annotations.startswith(results):
             raise ValueError(
-                f"CURATED_LOCATION must be outside s3://{self.archive_bucket}/{self.archive_prefix}/"
+                "CURATED_LOCATION and CURATED_ANNOTATIONS_LOCATION must not contain one another: each "
+                "table deletes the files under its location that it does not reference"
             )
         return self
 
     @property
     def table_location(self) -> str:
         return self.curated_location or f"s3://{self.archive_bucket}/curated/{self.curated_table}"
+
+    @property
+    def annotations_table_location(self) -> str:
+        return self.curated_annotations_location or (
+            f"s3://{self.archive_bucket}/curated/{self.curated_annotations_table}"
+        )
 
     @property
     def bucket_region(self) -> str:
@@ -151,8 +175,10 @@ class CuratorConfig(BaseModel):
             by_field = {field: name for name, field in ENVIRONMENT_VARIABLES.items()}
             problems = []
             for detail in error.errors():
-                field = str(detail["loc"][0]) if detail["loc"] else "CURATED_LOCATION"
-                variable = by_field.get(field, field)
+                if not detail["loc"]:  # a rule across variables: its message names them
+                    problems.append(str(detail["msg"]).removeprefix("Value error, "))
+                    continue
+                variable = by_field.get(str(detail["loc"][0]), str(detail["loc"][0]))
                 shown = environ.get(variable)
                 problems.append(
                     f"{variable}: {detail['msg']}" + (f" (got {shown!r})" if shown is not None else "")

@@ -1,8 +1,12 @@
-"""The raw archive as the archiver writes it: its schema and where its objects live.
+"""The raw archive as the archiver writes it: its two tables' schemas and where their objects live.
+
+- results: one row per finished invocation, under `<prefix>/dt=YYYY-MM-DD/`;
+- annotations: one row per GetHookResult annotation of an enriched failure, under
+  `<prefix>/annotations/dt=YYYY-MM-DD/` (beside the dt= folders, never inside them).
 
 Mirrored, not imported: the curator is a separate deployable and must not ship the archiver's code.
-tests/curator/test_schema_parity.py checks RAW_ARCHIVE_SCHEMA against hook_archive's ARCHIVE_SCHEMA and
-the keys against hook_archive's archive_key.
+tests/curator/test_schema_parity.py checks RAW_ARCHIVE_SCHEMA against hook_archive's ARCHIVE_SCHEMA,
+RAW_ANNOTATION_SCHEMA against its ANNOTATION_SCHEMA, and the keys against its archive_key and annotation_key.
 """
 
 from __future__ import annotations
@@ -37,6 +41,23 @@ RAW_ARCHIVE_SCHEMA: pa.Schema = pa.schema(
     metadata={"cfn-hook-archive.schema-version": "1"},
 )
 
+RAW_ANNOTATION_SCHEMA: pa.Schema = pa.schema(
+    [  # type: ignore[arg-type]  # pyarrow-stubs types a list of fields as list[object]
+        pa.field("hook_result_id", pa.string(), nullable=False),
+        pa.field("type_name", pa.string()),
+        pa.field("annotation_name", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("status_message", pa.string()),
+        pa.field("remediation_message", pa.string()),
+        pa.field("remediation_link", pa.string()),
+        pa.field("severity_level", pa.string()),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("region", pa.string(), nullable=False),
+        pa.field("archived_at", TIMESTAMP_MS, nullable=False),
+    ],
+    metadata={"cfn-hook-archive.schema-version": "1"},
+)
+
 # The Hive partition column: in the object key (dt=YYYY-MM-DD), not in the file.
 PARTITION_COLUMN = "dt"
 
@@ -50,6 +71,12 @@ class RawObject:
     day: date
     key: str
     etag: str
+
+
+def annotations_prefix(archive_prefix: str) -> str:
+    """The annotations table's own prefix: its keys are `<this>/dt=YYYY-MM-DD/<file>.parquet`, so every
+    function below takes it where it takes the results' archive prefix."""
+    return f"{archive_prefix}/annotations"
 
 
 def data_prefix(archive_prefix: str) -> str:
