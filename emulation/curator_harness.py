@@ -116,15 +116,19 @@ class CuratorHarness(Generic[D]):
     def table_name(self) -> str:
         return str(self.spec.environment["CURATED_TABLE"])
 
+    @property
+    def annotations_table_name(self) -> str:
+        return str(self.spec.environment["CURATED_ANNOTATIONS_TABLE"])
+
     def provision(self, stack: Stack) -> None:
         """What the stack creates beside the function: the Glue database with the raw table, the log group."""
         glue = self.aws.client("glue")
         database = stack.properties("GlueDatabase")["DatabaseInput"]
         with contextlib.suppress(glue.exceptions.AlreadyExistsException):
             glue.create_database(DatabaseInput=database)
-        raw_table = stack.properties("HookResultsTable")
-        with contextlib.suppress(glue.exceptions.AlreadyExistsException):
-            glue.create_table(DatabaseName=raw_table["DatabaseName"], TableInput=raw_table["TableInput"])
+        for raw_table in (stack.properties("HookResultsTable"), stack.properties("HookAnnotationsTable")):
+            with contextlib.suppress(glue.exceptions.AlreadyExistsException):
+                glue.create_table(DatabaseName=raw_table["DatabaseName"], TableInput=raw_table["TableInput"])
         logs = self.aws.client("logs")
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=stack.physical_ids["CuratorLogGroup"])
@@ -219,11 +223,15 @@ class CuratorHarness(Generic[D]):
             **{f"s3.{name}": value for name, value in keys.items()},
         }
 
-    def curated_rows(self) -> pa.Table:
+    def curated_rows(self, table_name: str | None = None) -> pa.Table:
+        """Every row of hook_results (or of the curated table named), as an analyst reads it."""
         from pyiceberg.catalog.glue import GlueCatalog  # noqa: PLC0415  # the curator's dependency
 
         catalog = GlueCatalog("admin", None, **self.admin_catalog_properties())
-        return catalog.load_table((self.database, self.table_name)).scan().to_arrow()
+        return catalog.load_table((self.database, table_name or self.table_name)).scan().to_arrow()
+
+    def curated_annotations(self) -> pa.Table:
+        return self.curated_rows(self.annotations_table_name)
 
     def table_exists(self) -> bool:
         glue = self.aws.client("glue")

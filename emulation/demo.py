@@ -27,13 +27,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import sqlglot
-
 from emulation.archiver_harness import ARCHIVE_PREFIX, ArchiverHarness
 from emulation.aws_stack import LocalAws, local_aws
-from emulation.curated_queries import QUERIES, curate, latest_failure_id, named_queries
-from emulation.curated_queries import answer as _answer
+from emulation.curated_queries import curate, curate_annotations, latest_failure_id, named_queries
 from emulation.curator_harness import CuratorHarness
 from emulation.reconciliation import reconcile
 from emulation.synthetic_history import synthetic_history, synthetic_results
@@ -95,10 +91,11 @@ def main() -> int:
         curator = CuratorHarness(harness, runtime_environment=QUIET_FUNCTION)
         raw_ids = harness.read_archive().column("hook_result_id").to_pylist()
         curated, curated_ok = curate(curator, keys, raw_ids)
+        annotations, annotations_ok = curate_annotations(curator, Path(workdir) / ARCHIVE_PREFIX)
         queries_ok = named_queries(
-            Path(workdir) / ARCHIVE_PREFIX, curated, failed_id=latest_failure_id(events)
+            Path(workdir) / ARCHIVE_PREFIX, curated, annotations, failed_id=latest_failure_id(events)
         )
-        queries_ok = _annotation_queries(Path(workdir) / ARCHIVE_PREFIX) and queries_ok
+        curated_ok = curated_ok and annotations_ok
         cli_ok = _operator_cli(aws, Path(workdir))
     print(f"\nDemo finished in {time.monotonic() - started:.1f} s; moto and the emulator are stopped.")
     return 0 if ok and curated_ok and queries_ok and cli_ok else 1
@@ -186,39 +183,6 @@ def _report(
         f"refused: {refused}"
     )
     return reconciliation.ok and bool(verdicts) and refused == 0
-
-
-def _annotation_queries(archive_root: Path) -> bool:
-    """Each named query over hook_annotations (queries/annotations/), over the annotations the archiver
-    wrote: the rules and controls behind the failures. False when the archive holds no annotations."""
-    print(
-        "\n## Athena named queries over hook_annotations (the rules and controls behind the failures), "
-        "transpiled with sqlglot and run by DuckDB\n"
-    )
-    objects = sorted((archive_root / "annotations").glob("dt=*/*.parquet"))
-    if not objects:
-        print("No annotation objects in the archive: GetHookResult enriched no failure.\n")
-        return False
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    pattern = str(archive_root / "annotations" / "dt=*" / "*.parquet").replace("'", "''")
-    connection.execute(
-        "CREATE VIEW hook_annotations AS SELECT * FROM read_parquet("  # noqa: S608  # our own temp path
-        f"'{pattern}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}})"
-    )
-    answered = True
-    for path in sorted((QUERIES / "annotations").glob("*.sql")):
-        duck_sql = sqlglot.transpile(path.read_text(), read="athena", write="duckdb")[0]
-        columns, rows = _answer(connection, duck_sql)
-        answered = answered and bool(rows)
-        print(f"### annotations/{path.stem}\n")
-        print("| " + " | ".join(columns) + " |")
-        print("|" + "---|" * len(columns))
-        for row in rows[:5]:
-            print("| " + " | ".join(str(value) for value in row) + " |")
-        print(f"\n{len(rows):,} row(s), from {len(objects):,} annotation object(s)\n")
-    connection.close()
-    return answered
 
 
 def _operator_cli(aws: LocalAws, workdir: Path) -> bool:

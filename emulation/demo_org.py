@@ -27,7 +27,7 @@ import sqlglot
 from botocore.exceptions import ClientError
 
 from emulation.aws_stack import LocalAws, local_aws
-from emulation.curated_queries import curate, latest_failure_id, named_queries
+from emulation.curated_queries import curate, curate_annotations, latest_failure_id, named_queries
 from emulation.curator_harness import CentralDeployment, CuratorHarness
 from emulation.hook_results_api import HookResultsEmulator
 from emulation.organization import CentralArchive, FleetHealthCheck, LocalOrganization, MemberArchiver
@@ -203,9 +203,10 @@ def _fleet(central: CentralArchive, members: dict[tuple[str, str], MemberArchive
 
 
 def _queries(central: CentralArchive, workdir: Path, members: dict[tuple[str, str], MemberArchiver]) -> bool:
-    """Named queries over the central archive (DuckDB over a copy, Athena SQL transpiled with sqlglot)."""
+    """Named queries over the central archive (DuckDB over a copy of both raw tables, Athena SQL transpiled
+    with sqlglot)."""
     s3 = central.organization.aws.client("s3")
-    for key in central.object_keys():
+    for key in central.object_keys() + central.object_keys(table="annotations"):
         target = workdir / key
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(s3.get_object(Bucket=central.bucket, Key=key)["Body"].read())
@@ -229,7 +230,7 @@ def _queries(central: CentralArchive, workdir: Path, members: dict[tuple[str, st
 
 def _curated(central: CentralArchive, archive_root: Path, failed_id: str | None) -> bool:
     """The central stack's CuratorFunction over every member's raw objects, then the named queries from
-    hook_results, each compared with hook_results_raw's answer (the copy `_queries` made)."""
+    hook_results and hook_annotations, each compared with the raw tables' answer (`_queries`' copy)."""
     quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
     curator = CuratorHarness(CentralDeployment(central), runtime_environment=quiet)
     raw_ids = pa.concat_tables(
@@ -237,7 +238,9 @@ def _curated(central: CentralArchive, archive_root: Path, failed_id: str | None)
         for path in sorted(archive_root.glob("dt=*/*.parquet"))
     ).column("hook_result_id")
     curated, curated_ok = curate(curator, central.object_keys(), raw_ids.to_pylist())
-    return named_queries(archive_root, curated, failed_id=failed_id) and curated_ok
+    annotations, annotations_ok = curate_annotations(curator, archive_root)
+    queries_ok = named_queries(archive_root, curated, annotations, failed_id=failed_id)
+    return queries_ok and curated_ok and annotations_ok
 
 
 if __name__ == "__main__":

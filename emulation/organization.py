@@ -260,14 +260,14 @@ class CentralArchive:
         )
         return stack
 
-    def object_keys(self, account: str | None = None) -> list[str]:
-        """Archive object keys (all, or those naming `account`), listed by the central administrator."""
+    def object_keys(self, account: str | None = None, *, table: str = "") -> list[str]:
+        """Archive object keys (all, or those naming `account`), listed by the central administrator: the
+        results' (dt=...), or those of the raw table under `table` (annotations/dt=...)."""
         s3 = self.organization.aws.client("s3")
+        prefix = f"{self.prefix}/{table}/dt=" if table else f"{self.prefix}/dt="
         keys = [
             item["Key"]
-            for page in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{self.prefix}/dt="
-            )
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
             for item in page.get("Contents", [])
         ]
         return sorted(

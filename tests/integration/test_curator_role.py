@@ -1,5 +1,6 @@
 """The curator with template.yaml's CuratorRole: it curates the archiver's real raw archive into the
-hook_results Iceberg table with exactly that role's permissions, and every statement of the role is needed.
+hook_results and hook_annotations Iceberg tables with exactly that role's permissions, and every statement of
+the role is needed.
 Taken away, the run fails with the AWS error code of the refused action; put back, the next run leaves the
 table equal to the raw archive (no row lost, none doubled).
 
@@ -19,6 +20,7 @@ from emulation.archiver_harness import ArchiverHarness
 from emulation.authorization.authorizer import Verdict
 from emulation.aws_stack import ACCOUNT_ID, REGION, LocalAws
 from emulation.cfn_stack import Stack
+from emulation.curated_queries import annotation_rows
 from emulation.curator_harness import ROLE_LOGICAL_ID, CuratorHarness, CuratorRunError
 from emulation.function_role import RoleDocuments
 from emulation.lambda_runtime import load_template
@@ -82,6 +84,16 @@ def _assert_curated_equals_raw(curator: CuratorHarness) -> None:
                 assert row[name] == value, (name, row["hook_result_id"])
 
 
+def _assert_curated_annotations_equal_raw(curator: CuratorHarness) -> None:
+    """hook_annotations holds exactly the raw annotation rows: each, once (an id has several)."""
+    raw = curator.archiver.read_annotations()
+    assert raw.num_rows > 0, "the archiver wrote no annotations: nothing to compare"
+    curated = curator.curated_annotations()
+    assert annotation_rows(curated) == annotation_rows(raw)
+    keys = set(curator.archiver.annotation_keys())
+    assert set(curated.column("raw_object_key").to_pylist()) == keys
+
+
 def _refusals(aws: LocalAws) -> list[Verdict]:
     assert aws.authorizer is not None
     return [
@@ -107,16 +119,19 @@ def test_the_curator_with_its_template_role_curates_the_archivers_archive_into_h
     assert raw_rows == 30
     # When the curator runs with a session of CuratorRole, every call authorized through the proxy
     report = curator.run()
-    # Then hook_results is the raw archive, and nothing it did was refused
+    # Then hook_results and hook_annotations are the raw archive, and nothing it did was refused
     assert report["rows_written"] == raw_rows
     assert report["objects_added"] == len(archiver.object_keys())
+    assert report["annotations"]["objects_added"] == len(archiver.annotation_keys())
     _assert_curated_equals_raw(curator)
+    _assert_curated_annotations_equal_raw(curator)
     assert _refusals(aws) == []
     assert all(delivery.delivered for delivery in curator.deliveries), curator.deliveries
     # And a second archiver run's new rows are curated by the next tick, once
     _archive(aws, archiver, seed=2)
     curator.run()
     _assert_curated_equals_raw(curator)
+    _assert_curated_annotations_equal_raw(curator)
 
 
 def test_every_statement_of_the_curator_role_has_a_case() -> None:
@@ -155,6 +170,7 @@ def test_a_curator_run_without_a_statement_is_refused_and_with_it_back_loses_not
     _archive(aws, archiver, seed=2)
     curator.run()
     _assert_curated_equals_raw(curator)
+    _assert_curated_annotations_equal_raw(curator)
     assert all(delivery.delivered for delivery in curator.deliveries), curator.deliveries
 
 

@@ -2,8 +2,8 @@
 its CuratorFunction, with the central stack's CuratorRole, over the raw objects every member account-region
 wrote into the central archive (keys `dt=.../<account>-<region>-<seq>.parquet`, SSE-KMS with the central
 key). hook_results must then be exactly the union of the raw archive: every row of every member, once, with
-the same values, and each row's lineage naming the object it came from. Every call goes through the
-authorizing proxy."""
+the same values, and each row's lineage naming the object it came from; hook_annotations the union of the
+members' raw annotations, every row once. Every call goes through the authorizing proxy."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from emulation.aws_stack import LocalAws, local_aws
+from emulation.curated_queries import annotation_rows
 from emulation.curator_harness import ROLE_LOGICAL_ID, CentralDeployment, CuratorHarness
 from emulation.organization import CentralArchive, LocalOrganization, MemberArchiver
 from emulation.synthetic_history import synthetic_results
@@ -73,6 +75,17 @@ def _assert_curated_is_the_raw_union(fleet: Fleet) -> None:
             assert row[name] == value, (name, row["hook_result_id"])
 
 
+def _assert_curated_annotations_are_the_raw_union(fleet: Fleet) -> None:
+    s3 = fleet.aws.client("s3")
+    tables = []
+    for key in fleet.central.object_keys(table="annotations"):
+        table = pq.read_table(io.BytesIO(s3.get_object(Bucket=fleet.central.bucket, Key=key)["Body"].read()))
+        tables.append(table.append_column("dt", pa.array([key.split("/dt=")[1][:10]] * table.num_rows)))
+    assert tables, "the members wrote no annotations: nothing to compare"
+    raw = pa.concat_tables(tables)
+    assert annotation_rows(fleet.curator.curated_annotations()) == annotation_rows(raw)
+
+
 def _refusals(fleet: Fleet) -> list[Any]:
     assert fleet.aws.authorizer is not None
     return [
@@ -97,7 +110,9 @@ def test_the_central_curator_curates_every_members_raw_objects_into_hook_results
     # Then hook_results is exactly the union of the raw archive, and nothing it did was refused
     assert report["objects_added"] == len(fleet.central.object_keys())
     assert report["rows_written"] == len(_raw_union(fleet))
+    assert report["annotations"]["objects_added"] == len(fleet.central.object_keys(table="annotations"))
     _assert_curated_is_the_raw_union(fleet)
+    _assert_curated_annotations_are_the_raw_union(fleet)
     assert _refusals(fleet) == []
     assert {row["account_id"] for row in fleet.curator.curated_rows().to_pylist()} == {
         m.account for m in fleet.members.values()
@@ -120,8 +135,9 @@ def test_members_archiving_on_are_curated_by_the_next_central_run_once(fleet: Fl
     second = fleet.curator.run()
     # Then the new rows are in hook_results once, and the second run had nothing to do
     assert first["rows_written"] == len(_raw_union(fleet)) - before > 0
-    assert second["rows_written"] == 0
+    assert second["rows_written"] == second["annotations"]["rows_written"] == 0
     _assert_curated_is_the_raw_union(fleet)
+    _assert_curated_annotations_are_the_raw_union(fleet)
     assert _refusals(fleet) == []
 
 
