@@ -8,7 +8,7 @@ import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -205,10 +205,31 @@ class RawArchiveWriter:
     ) -> list[str]:
         """One archiver run: an object per day under the run's sequence. `replacing` rewrites the
         objects of that sequence (an adopting run: new bytes, so a new ETag, If-Match the old one)."""
+        return self._write(
+            ParquetSpool,
+            archive_key,
+            by_day,
+            sequence=sequence,
+            replacing=replacing,
+            archived_at_ms=archived_at_ms,
+        )
+
+    def _write(
+        self,
+        spool_type: type[ParquetSpool] | type[AnnotationSpool],
+        key_of: Callable[..., str],
+        by_day: Mapping[date, Sequence[Any]],
+        *,
+        sequence: int | None,
+        replacing: bool,
+        archived_at_ms: int | None = None,
+    ) -> list[str]:
+        """The archiver's writing of one run's objects of a table: its spool, then one conditional PUT
+        per day under key_of(sequence)."""
         if sequence is None:
             self.sequence += 1
             sequence = self.sequence
-        spool = ParquetSpool(
+        spool = spool_type(
             account_id=self.account_id,
             region=self.region,
             archived_at_ms=archived_at_ms or to_epoch_ms(datetime.now(UTC)) + sequence,
@@ -219,13 +240,13 @@ class RawArchiveWriter:
         s3 = self.aws.client("s3")
         keys = []
         try:
-            for day, results in by_day.items():
-                key = archive_key(
+            for day, rows in by_day.items():
+                key = key_of(
                     ARCHIVE_PREFIX, day, account_id=self.account_id, region=self.region, sequence=sequence
                 )
                 keys.append(key)
-                for result in results:
-                    spool.add(key, result)
+                for row in rows:
+                    spool.add(key, row)
             for spooled in spool.finish():
                 etag = s3.head_object(Bucket=self.aws.bucket, Key=spooled.key)["ETag"] if replacing else None
                 writer.upload(spooled, replacing_etag=etag)
@@ -257,35 +278,8 @@ class RawArchiveWriter:
         sequence: int | None = None,
         replacing: bool = False,
     ) -> list[str]:
-        """One archiver run's annotation objects: AnnotationSpool, then a conditional PUT per day under
-        annotation_key(sequence). `replacing` rewrites them (If-Match), as an adopting run does."""
-        if sequence is None:
-            self.sequence += 1
-            sequence = self.sequence
-        spool = AnnotationSpool(
-            account_id=self.account_id,
-            region=self.region,
-            archived_at_ms=to_epoch_ms(datetime.now(UTC)) + sequence,
-            rows_per_row_group=10_000,
-            directory=None,
-        )
-        writer = S3ArchiveWriter(bucket=self.aws.bucket, client=self.aws.client("s3"))
-        s3 = self.aws.client("s3")
-        keys = []
-        try:
-            for day, rows in by_day.items():
-                key = annotation_key(
-                    ARCHIVE_PREFIX, day, account_id=self.account_id, region=self.region, sequence=sequence
-                )
-                keys.append(key)
-                for row in rows:
-                    spool.add(key, row)
-            for spooled in spool.finish():
-                etag = s3.head_object(Bucket=self.aws.bucket, Key=spooled.key)["ETag"] if replacing else None
-                writer.upload(spooled, replacing_etag=etag)
-        finally:
-            spool.discard()
-        return keys
+        """One archiver run's annotation objects (annotations/dt=...), as write_run writes its results."""
+        return self._write(AnnotationSpool, annotation_key, by_day, sequence=sequence, replacing=replacing)
 
 
 @pytest.fixture

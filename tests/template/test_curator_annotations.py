@@ -20,20 +20,10 @@ import pytest
 from curator.models.config import CuratorConfig
 from emulation.authorization.policy_evaluation import Request, evaluate
 from tests.template.cfn import ACCOUNT_ID, PARTITION, REGION, Stack, transformed
+from tests.template.test_curator import DEPLOYMENTS  # the same two deployments as the results' tests
 
 STACK_NAME = "hook-archive-prod"
 CREATED_BUCKET = "hook-archive-prod-archivebucket-1a2b3c"
-KEY = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-# The defaults, and a central archive in an existing bucket under a prefix with a '/' and its own database.
-DEPLOYMENTS: dict[str, dict[str, str]] = {
-    "defaults": {},
-    "existing-bucket-with-key": {
-        "ExistingArchiveBucketName": "central-hook-archive",
-        "KmsKeyArn": KEY,
-        "ArchivePrefix": "org/hooks",
-        "GlueDatabaseName": "hooks_prod",
-    },
-}
 SESSION = f"arn:{PARTITION}:sts::{ACCOUNT_ID}:assumed-role/{STACK_NAME}-CuratorRole-1A2B3C4D/curator"
 DAY = "dt=2026-11-27"
 OBJECT = f"{ACCOUNT_ID}-{REGION}-00000000000000000001.parquet"
