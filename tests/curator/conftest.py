@@ -21,7 +21,7 @@ from moto.glue.responses import GlueResponse
 from curator.dal.curated_table import IcebergCuratedTable, glue_catalog
 from curator.dal.raw_archive import S3RawArchive
 from curator.logic.curation import CurationDependencies, CurationRequest, CurationSettings, curate
-from curator.models.curated_table import ANNOTATIONS_TABLE
+from curator.models.curated_table import ANNOTATIONS_TABLE, RESULTS_TABLE, CuratedTableSpec
 from curator.models.plan import CurationReport
 from emulation.aws_stack import ACCOUNT_ID, CREDENTIALS, REGION, LocalAws, local_aws
 from hook_archive.dal.archive_writer import AnnotationSpool, ParquetSpool, S3ArchiveWriter
@@ -89,63 +89,33 @@ def catalog_properties(aws: LocalAws) -> dict[str, str]:
     }
 
 
-def curated_table(aws: LocalAws) -> IcebergCuratedTable:
+def curated_table(aws: LocalAws, spec: CuratedTableSpec = RESULTS_TABLE) -> IcebergCuratedTable:
     """A fresh catalog each call: separate curators share nothing but Glue and S3."""
+    name = TABLE if spec is RESULTS_TABLE else ANNOTATIONS
     return IcebergCuratedTable(
         catalog=glue_catalog(catalog_properties(aws)),
         database=DATABASE,
-        table_name=TABLE,
-        location=f"s3://{aws.bucket}/curated/{TABLE}",
+        table_name=name,
+        location=f"s3://{aws.bucket}/curated/{name}",
         s3_client=aws.client("s3"),
+        spec=spec,
     )
 
 
-def annotations_table(aws: LocalAws) -> IcebergCuratedTable:
-    return IcebergCuratedTable(
-        catalog=glue_catalog(catalog_properties(aws)),
-        database=DATABASE,
-        table_name=ANNOTATIONS,
-        location=f"s3://{aws.bucket}/curated/{ANNOTATIONS}",
-        s3_client=aws.client("s3"),
-        spec=ANNOTATIONS_TABLE,
-    )
-
-
-def annotation_dependencies(aws: LocalAws, **overrides: Any) -> CurationDependencies:
-    """The annotations table's curation, as the handler builds it."""
+def dependencies(
+    aws: LocalAws, spec: CuratedTableSpec = RESULTS_TABLE, **overrides: Any
+) -> CurationDependencies:
+    """One table's curation, as the handler builds it."""
     raw = S3RawArchive(
         bucket=aws.bucket,
-        archive_prefix=ANNOTATIONS_TABLE.raw_prefix(ARCHIVE_PREFIX),
+        archive_prefix=spec.raw_prefix(ARCHIVE_PREFIX),
         client=aws.client("s3"),
-        schema=ANNOTATIONS_TABLE.raw_schema,
+        schema=spec.raw_schema,
     )
     values: dict[str, Any] = {
         "raw": raw,
-        "table": annotations_table(aws),
-        "spec": ANNOTATIONS_TABLE,
-        "sleep": lambda _: None,
-        **overrides,
-    }
-    return CurationDependencies(**values)
-
-
-def run_annotations_curator(
-    aws: LocalAws,
-    request: CurationRequest | None = None,
-    settings: CurationSettings | None = None,
-    **overrides: Any,
-) -> CurationReport:
-    return curate(
-        annotation_dependencies(aws, **overrides),
-        settings or CurationSettings(),
-        request or CurationRequest(),
-    )
-
-
-def dependencies(aws: LocalAws, **overrides: Any) -> CurationDependencies:
-    values: dict[str, Any] = {
-        "raw": S3RawArchive(bucket=aws.bucket, archive_prefix=ARCHIVE_PREFIX, client=aws.client("s3")),
-        "table": curated_table(aws),
+        "table": curated_table(aws, spec),
+        "spec": spec,
         "sleep": lambda _: None,
         **overrides,
     }
@@ -161,6 +131,15 @@ def run_curator(
     return curate(
         dependencies(aws, **overrides), settings or CurationSettings(), request or CurationRequest()
     )
+
+
+def run_annotations_curator(
+    aws: LocalAws,
+    request: CurationRequest | None = None,
+    settings: CurationSettings | None = None,
+    **overrides: Any,
+) -> CurationReport:
+    return run_curator(aws, request, settings, spec=ANNOTATIONS_TABLE, **overrides)
 
 
 @dataclass

@@ -10,12 +10,13 @@ import pytest
 
 from curator.logic.curation import CurationSettings
 from curator.logic.maintenance import day_end_ms
+from curator.models.curated_table import ANNOTATIONS_TABLE
 from emulation.aws_stack import LocalAws
 from tests.curator.conftest import (
     RawArchiveWriter,
-    annotations_table,
     assert_curated_annotations_equal_raw,
     curated_annotations,
+    curated_table,
     run_annotations_curator,
     run_curator,
 )
@@ -116,16 +117,16 @@ def test_a_closed_day_is_compacted_into_one_file_keeping_every_row(
 ) -> None:
     settings = CurationSettings(close_after_hours=3)
     noon = day_end_ms(DAY) - 12 * HOUR_MS
+    # Given three runs' annotation objects curated one at a time while the day is open
     for _ in range(3):
         raw.write_annotations({DAY: raw.annotations(raw.results(DAY, 4))})
         assert run_annotations_curator(aws, settings=settings, clock_ms=lambda: noon).days_compacted == []
+    # When the curator runs after the day has closed
     closed = day_end_ms(DAY) + 3 * HOUR_MS
-    from curator.logic.curation import CurationRequest, curate  # noqa: PLC0415
-    from tests.curator.conftest import annotation_dependencies  # noqa: PLC0415
-
-    report = curate(annotation_dependencies(aws, clock_ms=lambda: closed), settings, CurationRequest())
+    report = run_annotations_curator(aws, settings=settings, clock_ms=lambda: closed)
+    # Then the day is one file, and every annotation row is still there, once
     assert report.days_compacted == [DAY.isoformat()]
-    table = annotations_table(aws).load()
+    table = curated_table(aws, ANNOTATIONS_TABLE).load()
     files = list(table.handle.scan().plan_files())  # type: ignore[attr-defined]
     assert len(files) == 1
     assert curated_annotations(aws).num_rows == 36
