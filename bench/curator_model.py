@@ -1,7 +1,7 @@
-"""The curator's day from a sample of its runs: fit each run's requests and seconds as fixed + per
-account-region + per maintenance run + per snapshot it reads + per data file the lineage scan reads, then
-sum the fit over a steady-state day at the target fleet and simulate commit-to-queryable on the schedule.
-Pure: no I/O, no AWS."""
+"""The curator's day from a sample of its runs: fit each run's requests and seconds, one curated table at a
+time, as fixed + per new raw object it reads + per maintenance run + per snapshot it reads + per data file
+the lineage scan reads, then sum the fit over a steady-state day at the target fleet and simulate
+commit-to-queryable on the schedule. Pure: no I/O, no AWS."""
 
 from __future__ import annotations
 
@@ -12,27 +12,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TERMS = ("fixed", "per_ar", "per_maintenance", "per_snapshot", "per_file")
-MIN_DISTINCT = 2  # fleet sizes, and states, a fit needs
+TERMS = ("fixed", "per_object", "per_maintenance", "per_snapshot", "per_file")
+MIN_DISTINCT = 2  # object counts, and states, a fit needs
 
 
 @dataclass(frozen=True)
 class RunSample:
-    """One measured scheduled run: the fleet, the snapshots the table held before it (which snapshot
-    expiry and orphan removal read, on a run that maintains), whether it maintained, and the data files of
-    the days it compared (the lineage scan reads each; a day whose listing the current snapshot vouches
-    for is skipped)."""
+    """One measured scheduled run of one table: the new raw objects it read (hook_results: one per
+    account-region; hook_annotations: one per account-region whose archiver run enriched a failure), the
+    snapshots the table held before it (which snapshot expiry and orphan removal read, on a run that
+    maintains), whether it maintained, and the data files of the days it compared (the lineage scan reads
+    each; a day whose listing the current snapshot vouches for is skipped)."""
 
-    account_regions: int
+    objects: int
     snapshots: int
     files: int
     values: dict[str, float]
     maintained: bool = True
 
 
-def _row(account_regions: float, snapshots: float, files: float, maintained: bool) -> list[float]:
+def _row(objects: float, snapshots: float, files: float, maintained: bool) -> list[float]:
     m = 1.0 if maintained else 0.0
-    return [1.0, account_regions, m, snapshots * m, files]
+    return [1.0, objects, m, snapshots * m, files]
 
 
 @dataclass(frozen=True)
@@ -40,31 +41,32 @@ class Fit:
     coefficients: tuple[float, ...]
     r2: float
 
-    def predict(self, account_regions: float, snapshots: float, files: float, *, maintained: bool) -> float:
-        return float(np.dot(self.coefficients, _row(account_regions, snapshots, files, maintained)))
+    def predict(self, objects: float, snapshots: float, files: float, *, maintained: bool) -> float:
+        return float(np.dot(self.coefficients, _row(objects, snapshots, files, maintained)))
 
 
 def fit(samples: Sequence[RunSample], key: str) -> Fit:
-    """Least squares over both fleet sizes. Snapshots and files must not move in lockstep over the
-    samples (runs after a compaction have many snapshots and few files), or their terms are not separable;
-    runs that maintain and runs that do not must both be there, with different snapshot counts."""
-    fleets = {s.account_regions for s in samples}
+    """Least squares over one table's runs at both fleet sizes. The runs must read at least two different
+    numbers of new objects; snapshots and files must not move in lockstep over the samples (runs after a
+    compaction have many snapshots and few files), or their terms are not separable; runs that maintain
+    and runs that do not must both be there, with different snapshot counts."""
+    objects = {s.objects for s in samples}
     states = {(s.snapshots, s.files) for s in samples}
     lockstep = {s.snapshots - s.files for s in samples}
     maintained = {s.snapshots for s in samples if s.maintained}
     if (
-        len(fleets) < MIN_DISTINCT
+        len(objects) < MIN_DISTINCT
         or len(states) < MIN_DISTINCT
         or len(lockstep) < MIN_DISTINCT
         or len(maintained) < MIN_DISTINCT
         or all(s.maintained for s in samples)
     ):
         raise ValueError(
-            f"a fit needs two fleet sizes, snapshots and files that vary apart, and runs with and without "
-            f"maintenance, got fleets {sorted(fleets)}, states {sorted(states)}, "
+            f"a fit needs two object counts, snapshots and files that vary apart, and runs with and without "
+            f"maintenance, got objects {sorted(objects)}, states {sorted(states)}, "
             f"maintained at {sorted(maintained)}"
         )
-    x = np.array([_row(s.account_regions, s.snapshots, s.files, s.maintained) for s in samples])
+    x = np.array([_row(s.objects, s.snapshots, s.files, s.maintained) for s in samples])
     y = np.array([s.values[key] for s in samples])
     coefficients, *_ = np.linalg.lstsq(x, y, rcond=None)
     residual = y - x @ coefficients
@@ -79,7 +81,10 @@ class SteadyDay:
     retention's worth (plus one maintenance interval's, expired only at the next maintenance), and each
     run's window (its mark less `lookback_days`) holds the earlier days compacted (one file each),
     yesterday uncompacted until its closing run, and today's appends so far. A run compares only the
-    days whose listing changed since the current snapshot's commit (see files_compared)."""
+    days whose listing changed since the current snapshot's commit (see files_compared).
+
+    `open_compaction_runs` K > 0 models a curator that does not exist (a proposal): it also compacts the
+    open day on every K-th run, after that run's append, so a day never holds more than K + 1 files."""
 
     interval_min: int = 5
     retention_hours: float = 24.0
@@ -87,6 +92,7 @@ class SteadyDay:
     lookback_days: int = 2
     snapshots_per_compaction: int = 1
     maintenance_interval_min: int = 60
+    open_compaction_runs: int = 0
 
     @property
     def runs(self) -> int:
@@ -98,11 +104,15 @@ class SteadyDay:
         return math.ceil(self.close_after_hours * 60 / self.interval_min) + 1
 
     @property
+    def compactions_per_day(self) -> int:
+        """The closing run's, and the open day's every K-th run's."""
+        k = self.open_compaction_runs
+        return 1 + (self.runs // k if k else 0)
+
+    @property
     def snapshots_kept(self) -> int:
-        return (
-            int((self.retention_hours * 60 + self.maintenance_interval_min) / self.interval_min)
-            + self.snapshots_per_compaction
-        )
+        commits = int((self.retention_hours * 60 + self.maintenance_interval_min) / self.interval_min)
+        return commits + self.snapshots_per_compaction * self.compactions_per_day
 
     @property
     def runs_per_maintenance(self) -> int:
@@ -112,23 +122,45 @@ class SteadyDay:
         """Runs 1, 1 + runs_per_maintenance, ...: the first run at or past the interval."""
         return (run - 1) % self.runs_per_maintenance == 0
 
+    def today_files(self, run: int) -> int:
+        """Today's data files before run j: its j-1 appends; with open-day compaction, the compacted file
+        and the appends since the last K-th run."""
+        appends, k = run - 1, self.open_compaction_runs
+        if not k or appends < k:
+            return appends
+        return appends - k * (appends // k) + 1
+
+    def yesterday_files(self, run: int) -> int:
+        """Yesterday's data files before run j: all its appends (or what the open-day compaction left)
+        until its closing run compacts them, then 1."""
+        return self.today_files(self.runs + 1) if run <= self.closing_run else 1
+
     def files_in_window(self, run: int) -> int:
-        yesterday = self.runs if run <= self.closing_run else 1
-        return (self.lookback_days - 1) + yesterday + (run - 1)
+        return (self.lookback_days - 1) + self.yesterday_files(run) + self.today_files(run)
+
+    def compacts_open_day(self, run: int) -> bool:
+        return bool(self.open_compaction_runs) and run % self.open_compaction_runs == 0
+
+    def files_compacted(self, run: int) -> int:
+        """Yesterday's files on the closing run; today's (its own append included) on an open-day
+        compaction run; none otherwise."""
+        files = self.yesterday_files(run) if run == self.closing_run else 0
+        return files + (self.today_files(run) + 1 if self.compacts_open_day(run) else 0)
 
     def files_compared(self, run: int) -> int:
-        """Today's j-1 appends (a new object every run: its listing always changed); yesterday's files
-        until its closing run (late objects may still land: counted as changed on every run, an upper
-        bound); every day of the window on the run after the compaction (a compaction's snapshot vouches
-        for no listing); the compacted earlier days otherwise never."""
-        if run == self.closing_run + 1:
+        """Today's files (a new object every run: its listing always changed); yesterday's files until
+        its closing run (late objects may still land: counted as changed on every run, an upper bound);
+        every day of the window on the run after a compaction (a compaction's snapshot vouches for no
+        listing); the compacted earlier days otherwise never."""
+        if run == self.closing_run + 1 or (run > 1 and self.compacts_open_day(run - 1)):
             return self.files_in_window(run)
-        yesterday = self.runs if run <= self.closing_run else 0
-        return yesterday + (run - 1)
+        yesterday = self.yesterday_files(run) if run <= self.closing_run else 0
+        return yesterday + self.today_files(run)
 
-    def objects_listed(self, run: int, account_regions: int) -> int:
-        """A scheduled run lists from its mark less the lookback: the full earlier days and today's ticks."""
-        return account_regions * (self.lookback_days * self.runs + run)
+    def objects_listed(self, run: int, objects_per_tick: float) -> int:
+        """A scheduled run lists from its mark less the lookback: the full earlier days and today's ticks,
+        each tick `objects_per_tick` raw objects (hook_results: one per account-region)."""
+        return math.ceil(objects_per_tick * (self.lookback_days * self.runs + run))
 
 
 def list_pages(objects: int, page_size: int = 1000) -> int:

@@ -546,7 +546,7 @@ class _BarePublisher:
         self._client = boto3.client("events")
         self._pool = ThreadPoolExecutor(max_workers=workers)
         self._futures: list[Any] = []
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[Any] = []  # PutEventsRequestEntryTypeDef, built from plain dicts
         self._base = {"EventBusName": bus_name, "DetailType": detail_type, "Source": source}
         self.calls = self.entries = 0
 

@@ -12,6 +12,7 @@ from bench.plan import PAGE_SIZE, Plan, budget_text, publisher_workers
 from bench.profiles import categorize, own_frames, read_collapsed, top_frames
 from bench.report import Section, mb, median
 from bench.servers import remote_stack
+from emulation.archiver_harness import ARCHIVE_PREFIX
 
 HANDLER_FRAME = "lambda_handler ("
 FLOOR_TARGET = 1.15  # our wall time at most 1.15x the SDK floor
@@ -318,7 +319,7 @@ def _events_floor_note(
 
 def _backfill(stack: Any, **options: Any) -> runner.Outcome:
     """A whole backfill from an empty bucket: invocations back to back until one completes."""
-    runner.delete_prefix(stack, f"{runner.ARCHIVE_PREFIX}/")
+    runner.delete_prefix(stack, f"{ARCHIVE_PREFIX}/")
     return runner.run_handler_chain(stack, **options)
 
 

@@ -1,12 +1,13 @@
-"""7. The curated Iceberg table against the raw archive: files and bytes the named queries read, what
+"""7. The curated Iceberg tables against the raw archive: files and bytes the named queries read, what
 the curator costs a day, and how long a committed row takes to become queryable.
 
-A curator day at the deployed 5-minute schedule is ~290 runs, each dearer than the last as the table's
+A curator day at the deployed 5-minute schedule is ~290 runs, each dearer than the last as the tables'
 snapshots and files accumulate: far too long to run whole. So the real curator runs for a few simulated
-hours at two fleet sizes against moto's Glue and S3 (in a child process, behind a counting proxy); each
-run's requests and seconds are fitted as fixed + per account-region + per snapshot + per file
-(bench/curator_model.py) and summed over a steady-state day at the issue's fleet. The smaller fleet also
-lands a whole day, which the named queries read raw, curated and ideally compacted.
+hours at two fleet sizes against moto's Glue and S3 (in a child process, behind a counting proxy). Each
+tick curates both tables as the handler does, hook_results then hook_annotations; each table's runs are
+fitted as fixed + per new raw object + per maintenance run + per snapshot + per file
+(bench/curator_model.py), and the two fits are summed over a steady-state day at the issue's fleet. The
+smaller fleet also lands a whole day, which the named queries read raw, curated and ideally compacted.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,17 +39,31 @@ from bench.servers import remote_stack
 from emulation.fault_proxy import classify
 
 PREFIX = "hook-results"
-DATABASE, TABLE = "cfn_hook_archive", "hook_results"
-STATUSES = ("HOOK_COMPLETE_SUCCEEDED", "HOOK_COMPLETE_FAILED", "HOOK_FAILED")
-HOOKS = tuple(f"MyOrg::Guard::Rule{n}" for n in range(5))
+DATABASE = "cfn_hook_archive"
+# The handler's order (functions/curator/curator/handlers/curate.py): results first, then annotations.
+KINDS = ("results", "annotations")
+TABLES = {"results": "hook_results", "annotations": "hook_annotations"}  # the template's table names
+# What an EventBridge schedule rule sends; request_from_event makes it a scheduled CurationRequest.
+SCHEDULED_EVENT: Mapping[str, Any] = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
 GLUE_REQUEST = 1.00 / 1e6  # Glue Data Catalog requests beyond the free million a month (us-east-1)
 CURATOR_TARGET_USD_DAY = 1.00
 FILES_PER_DAY_TARGET = 2
 BYTES_RATIO_TARGET = 1.5
 FRESHNESS_TARGET_S = 15 * 60
 SECTION_TARGET_S = 300
+SHOWN_USD = 0.0005  # a cost term below this rounds to $0.000: not listed
 GET_LIKE = {"GetObject", "HeadObject", "GetObjectAttributes"}
-QUERY_SPANS = {"failures_per_hook_last_7_days": 7, "top_failing_targets_last_30_days": 30}
+QUERY_SPANS = {
+    "results": {"failures_per_hook_last_7_days": 7, "top_failing_targets_last_30_days": 30},
+    "annotations": {
+        "annotations/top_failing_rules_last_30_days": 30,
+        "annotations/failure_severity_per_hook_last_30_days": 30,
+    },
+}
+RATIO_QUERY = {  # the 30-day query whose bytes ratio is a summary row
+    "results": "top_failing_targets_last_30_days",
+    "annotations": "annotations/top_failing_rules_last_30_days",
+}
 
 
 @dataclass(frozen=True)
@@ -92,27 +107,60 @@ def _imports() -> None:
             sys.path.insert(0, str(code))
 
 
-def _results(rng: random.Random, tick_start: datetime, count: int) -> list[Any]:
-    from hook_archive.models.hook_result import HookResult, to_epoch_ms  # noqa: PLC0415
+@dataclass
+class ArchiveMix:
+    """What the archiver ticks wrote: results, failures, failures GetHookResult annotated (every
+    HOOK_COMPLETE_FAILED of the emulator's history: it lists each rule the hook evaluated; a HOOK_FAILED
+    has none), their annotation rows, account-region ticks, and annotation objects (one per account-region
+    tick with an annotated failure)."""
 
-    return [
-        HookResult(
-            hook_result_id=str(uuid.UUID(int=rng.getrandbits(128))),
-            invocation_point="PRE_PROVISION",
-            failure_mode=rng.choice(("FAIL", "WARN")),
-            type_name=rng.choice(HOOKS),
-            type_version_id="00000001",
-            type_configuration_version_id="00000001",
-            status=rng.choice(STATUSES),
-            hook_status_reason=rng.choice(("reason", None)),
-            invoked_at_ms=to_epoch_ms(tick_start + timedelta(milliseconds=rng.randrange(300_000))),
-            target_type="RESOURCE",
-            target_id=f"stack/{rng.randrange(200)}",
-            type_arn="arn:aws:cloudformation:us-east-1:123456789012:type/hook/MyOrg-Guard",
-            hook_execution_target=None,
-        )
-        for _ in range(count)
-    ]
+    results: int = 0
+    failures: int = 0
+    annotated: int = 0
+    annotation_rows: int = 0
+    ticks: int = 0
+    annotation_objects: int = 0
+
+    def add(self, other: ArchiveMix) -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def annotation_objects_per_tick(self) -> float:
+        """Annotation objects per account-region tick: hook_annotations' new objects per account-region."""
+        return self.annotation_objects / self.ticks if self.ticks else 0.0
+
+
+def _get_hook_result(emulated: Any) -> dict[str, Any]:
+    """The members of the emulator's GetHookResult answer (emulation/hook_results_api.py,
+    `_get_hook_result`) that enrichment_from_api reads."""
+    return {
+        "HookResultId": emulated.hook_result_id,
+        "OriginalTypeName": emulated.original_type_name,
+        "Target": emulated.target,
+        "Annotations": emulated.annotations,
+    }
+
+
+def _results(rng: random.Random, tick_start: datetime, count: int) -> list[tuple[Any, Any]]:
+    """`count` results invoked in the 5 minutes from tick_start, from the emulator's synthetic history
+    (its hooks, statuses and annotations), as the archiver sees them: HookResult.from_api of the
+    ListHookResults summary, and for a failure the Enrichment of its GetHookResult answer (the archiver
+    enriches every failure; ENRICH_FAILURES is on in the template and MAX_ENRICHMENTS_PER_RUN, 500, is
+    never reached at these rates)."""
+    from emulation.hook_results_api import api_summary  # noqa: PLC0415
+    from emulation.synthetic_history import synthetic_results  # noqa: PLC0415
+    from hook_archive.logic.failure_events import enrichment_from_api  # noqa: PLC0415
+    from hook_archive.models.hook_result import HookResult  # noqa: PLC0415
+
+    emulated = synthetic_results(
+        start=tick_start, end=tick_start + timedelta(minutes=5), count=count, seed=rng.getrandbits(32)
+    )
+    out = []
+    for item in emulated:
+        result = HookResult.from_api(api_summary(item))
+        out.append((result, enrichment_from_api(_get_hook_result(item)) if result.is_failure else None))
+    return out
 
 
 class CountingProxy:
@@ -202,53 +250,82 @@ class CountingProxy:
 
 def _write_tick(
     writer: Any, raw_dir: Path, fleet: Fleet, *, day: date, tick: int, rng: random.Random
-) -> None:
-    """One 5-minute archiver run in every account-region: one object each, through the real writer
-    (`S3ArchiveWriter`); a copy of each object goes to raw_dir for the queries."""
-    from hook_archive.dal.archive_writer import ParquetSpool  # noqa: PLC0415
-    from hook_archive.logic.partitioning import archive_key  # noqa: PLC0415
+) -> ArchiveMix:
+    """One 5-minute archiver run in every account-region, through the archiver's real writer
+    (`S3ArchiveWriter`): the results object (`ParquetSpool`, `archive_key`) and, when GetHookResult annotated
+    one of its failures, the annotations object (`annotation_rows`, `AnnotationSpool`, `annotation_key`), in
+    the results' day as the archiver writes it. A copy of each object goes to raw_dir (annotations under
+    raw_dir/annotations) for the queries."""
+    from hook_archive.dal.archive_writer import AnnotationSpool, ParquetSpool  # noqa: PLC0415
+    from hook_archive.logic.partitioning import annotation_key, archive_key  # noqa: PLC0415
+    from hook_archive.models.annotation_schema import annotation_rows  # noqa: PLC0415
     from hook_archive.models.hook_result import to_epoch_ms  # noqa: PLC0415
 
+    mix = ArchiveMix()
     start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(minutes=5 * tick)
     for account in range(fleet.accounts):
         for region in range(fleet.regions):
             account_id, region_name = f"{100000000000 + account:012d}", f"region-{region}"
+            archived_at_ms = to_epoch_ms(start + timedelta(minutes=5))
             spool = ParquetSpool(
                 account_id=account_id,
                 region=region_name,
-                archived_at_ms=to_epoch_ms(start + timedelta(minutes=5)),
+                archived_at_ms=archived_at_ms,
+                rows_per_row_group=50_000,
+                directory=None,
+            )
+            notes = AnnotationSpool(
+                account_id=account_id,
+                region=region_name,
+                archived_at_ms=archived_at_ms,
                 rows_per_row_group=50_000,
                 directory=None,
             )
             try:
                 key = archive_key(PREFIX, day, account_id=account_id, region=region_name, sequence=tick + 1)
-                for result in _results(rng, start, fleet.rows_per_tick):
+                notes_key = annotation_key(
+                    PREFIX, day, account_id=account_id, region=region_name, sequence=tick + 1
+                )
+                for result, enrichment in _results(rng, start, fleet.rows_per_tick):
                     spool.add(key, result)
-                for spooled in spool.finish():
+                    rows = annotation_rows(result, enrichment) if enrichment is not None else []
+                    for row in rows:
+                        notes.add(notes_key, row)
+                    mix.results += 1
+                    mix.failures += int(result.is_failure)
+                    mix.annotated += int(bool(rows))
+                    mix.annotation_rows += len(rows)
+                mix.ticks += 1
+                for spooled in [*spool.finish(), *notes.finish()]:
                     local = raw_dir / spooled.key.removeprefix(f"{PREFIX}/")
                     local.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(spooled.path, local)
                     writer.upload(spooled)
+                    mix.annotation_objects += int(spooled.key == notes_key)
             finally:
                 spool.discard()
+                notes.discard()
+    return mix
 
 
-def _curated_files(stack: Any, day: date, target: Path) -> tuple[int, int]:
-    """The day's data files of the curated table's current snapshot, copied to `target`."""
-    from curator.dal.curated_table import equal_to, glue_catalog  # noqa: PLC0415
+def _catalog_properties(url: str) -> dict[str, str]:
     from emulation.aws_stack import CREDENTIALS, REGION  # noqa: PLC0415
 
-    catalog = glue_catalog(
-        {
-            "glue.endpoint": stack.moto_url,
-            "glue.region": REGION,
-            "s3.endpoint": stack.moto_url,
-            "s3.region": REGION,
-            **{f"{s}.access-key-id": CREDENTIALS["AWS_ACCESS_KEY_ID"] for s in ("glue", "s3")},
-            **{f"{s}.secret-access-key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"] for s in ("glue", "s3")},
-        }
-    )
-    table = catalog.load_table((DATABASE, TABLE))
+    return {
+        "glue.endpoint": url,
+        "glue.region": REGION,
+        "s3.endpoint": url,
+        "s3.region": REGION,
+        **{f"{s}.access-key-id": CREDENTIALS["AWS_ACCESS_KEY_ID"] for s in ("glue", "s3")},
+        **{f"{s}.secret-access-key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"] for s in ("glue", "s3")},
+    }
+
+
+def _curated_files(stack: Any, table_name: str, day: date, target: Path) -> tuple[int, int]:
+    """The day's data files of a curated table's current snapshot, copied to `target`."""
+    from curator.dal.curated_table import equal_to, glue_catalog  # noqa: PLC0415
+
+    table = glue_catalog(_catalog_properties(stack.moto_url)).load_table((DATABASE, table_name))
     s3 = stack.client("s3")
     files = 0
     size = 0
@@ -264,10 +341,10 @@ def _curated_files(stack: Any, day: date, target: Path) -> tuple[int, int]:
     return files, size
 
 
-def _ideal(raw_dir: Path, target: Path) -> None:
+def _ideal(raw_dir: Path, target: Path, *, annotations: bool) -> None:
     from bench.sections.query import compact  # noqa: PLC0415
 
-    compact(raw_dir, target)
+    compact(raw_dir, target, annotations=annotations)
 
 
 def _folder_bytes(root: Path) -> tuple[int, int]:
@@ -290,12 +367,14 @@ def _price(calls: dict[str, int]) -> tuple[float, int, int, int]:
 
 @dataclass
 class CuratorRun:
+    """One table's part of one curator tick."""
+
     snapshots: int  # the table's snapshots before this run
-    files: int  # the data files of the days this run compared (its window's less the unchanged days')
+    files: int  # the data files its lineage scans read: the window's, less the unchanged days'
     seconds: float  # wall seconds of the curate call, moto's time included
     cpu_seconds: float  # this process's CPU seconds over the call (the curator, and the counting proxy)
     calls: dict[str, int]
-    objects: int
+    objects: int  # new raw objects it read (hook_results: one per account-region)
     compacted: int
     maintained: bool = False  # snapshot expiry and orphan removal ran
     window_files: int = 0  # the data files in the run's window before it (the closing run compacts them)
@@ -318,12 +397,13 @@ class CuratorRun:
 @dataclass
 class FleetRuns:
     fleet: Fleet
-    scheduled: list[CuratorRun]  # before the day closed, then after its compaction
-    closing: CuratorRun
+    scheduled: dict[str, list[CuratorRun]]  # by table: before the day closed, then after its compaction
+    closing: dict[str, CuratorRun]
+    mix: ArchiveMix = field(default_factory=ArchiveMix)  # what the archiver wrote, the filled day's included
     list_seconds_per_page: dict[str, float] | None = None  # wall ("local_s") and CPU ("cpu_s")
 
 
-def simulate_fleet(  # noqa: PLR0915, PLR0917  # the stack, its proxy, what to simulate, where
+def simulate_fleet(  # noqa: C901, PLR0915, PLR0917  # the stack, its proxy, what to simulate, where
     stack: Any,
     proxy: Any,
     fleet: Fleet,
@@ -334,119 +414,145 @@ def simulate_fleet(  # noqa: PLR0915, PLR0917  # the stack, its proxy, what to s
     settings: Any,
     fill_day: bool,
 ) -> FleetRuns:
-    """`sampled_runs` archiver ticks from midnight with the real curator (its clock the simulated one)
-    after each; the first run after the day closed (close_after_hours), which compacts it; then
-    `after_close_runs` ticks of the next day with a run after each (many snapshots, few files: this
-    separates the two in the fit). With fill_day, the rest of the day's ticks then land late and one more
-    run ingests them and compacts the day again (not counted: it makes the queries' day whole)."""
+    """`sampled_runs` archiver ticks from midnight with a curator tick (its clock the simulated one) after
+    each; the first tick after the day closed (close_after_hours), which compacts it; then
+    `after_close_runs` ticks of the next day with a curator tick after each (many snapshots, few files: this
+    separates the two in the fit). A curator tick curates both tables as the handler does: results, then
+    annotations, each its own `curate` call with the same settings. With fill_day, the rest of the day's
+    ticks then land late and one more curator tick ingests them and compacts the day again (not counted: it
+    makes the queries' day whole)."""
     _imports()
-    from curator.dal.curated_table import IcebergCuratedTable, glue_catalog  # noqa: PLC0415
+    from curator.dal.curated_table import IcebergCuratedTable, glue_catalog, window_filter  # noqa: PLC0415
     from curator.dal.raw_archive import S3RawArchive  # noqa: PLC0415
-    from curator.logic.curation import CurationDependencies, CurationRequest, curate  # noqa: PLC0415
-    from curator.models.plan import DayWindow  # noqa: PLC0415
-    from emulation.aws_stack import CREDENTIALS, REGION, loopback_client  # noqa: PLC0415
+    from curator.logic.curation import CurationDependencies, curate  # noqa: PLC0415
+    from curator.logic.requests import request_from_event  # noqa: PLC0415
+    from curator.models.curated_table import ANNOTATIONS_TABLE, RESULTS_TABLE  # noqa: PLC0415
+    from curator.models.plan import DayWindow, RecordedDay, TableState  # noqa: PLC0415
+    from emulation.aws_stack import loopback_client  # noqa: PLC0415
     from hook_archive.dal.archive_writer import S3ArchiveWriter  # noqa: PLC0415
 
-    def properties(url: str) -> dict[str, str]:
-        return {
-            "glue.endpoint": url,
-            "glue.region": REGION,
-            "glue.access-key-id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            "glue.secret-access-key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            "s3.endpoint": url,
-            "s3.region": REGION,
-            "s3.access-key-id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            "s3.secret-access-key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        }
-
+    specs = {"results": RESULTS_TABLE, "annotations": ANNOTATIONS_TABLE}
     s3 = loopback_client("s3", moto_url=proxy.url, cloudformation_url=stack.emulator.endpoint_url)
     writer = S3ArchiveWriter(bucket=stack.bucket, client=stack.client("s3"))
-    observer = glue_catalog(properties(stack.moto_url))  # straight to moto: not counted
+    observer = glue_catalog(_catalog_properties(stack.moto_url))  # straight to moto: not counted
     day_start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     rng = random.Random(29 + fleet.account_regions)
-    raw = S3RawArchive(bucket=stack.bucket, archive_prefix=PREFIX, client=s3)
+    raws = {
+        kind: S3RawArchive(
+            bucket=stack.bucket, archive_prefix=spec.raw_prefix(PREFIX), client=s3, schema=spec.raw_schema
+        )
+        for kind, spec in specs.items()
+    }
     raw_dir, next_day_dir = workdir / "raw", workdir / "next-day"
 
-    def snapshots() -> int:
+    def snapshots(kind: str) -> int:
         try:
-            return len(observer.load_table((DATABASE, TABLE)).metadata.snapshots)
+            return len(observer.load_table((DATABASE, TABLES[kind])).metadata.snapshots)
         except Exception:  # no table before the first run
             return 0
 
-    def run_curator(clock: datetime, files: int, *, unchanged_day_files: int, maintain: bool) -> CuratorRun:
-        """`files` in the window, of which `unchanged_day_files` in each day the run may skip (the one
-        day it can skip holds that many). `maintain` forces expiry and orphan removal: the deployed
-        interval maintains one run in several, too few in a sample to fit their terms."""
-        deps = CurationDependencies(
-            raw=raw,
-            table=IcebergCuratedTable(
-                catalog=glue_catalog(properties(proxy.url)),
-                database=DATABASE,
-                table_name=TABLE,
-                location=f"s3://{stack.bucket}/curated/{TABLE}",
-                s3_client=s3,
-            ),
-            clock_ms=lambda: int(clock.timestamp() * 1000),
-        )
-        held = snapshots()
-        proxy.take()
-        started, cpu_started = time.perf_counter(), time.process_time()
+    class LineageCountingTable(IcebergCuratedTable):
+        """The real adapter. Before each lineage scan (`recorded`), the data files it will read are
+        counted through the observer (straight to moto, so not counted as requests), and the time that
+        takes is kept apart, to be taken off the run's."""
+
+        compared = 0
+        window_files: int | None = None
+        observer_s = observer_cpu_s = 0.0
+
+        def recorded(
+            self, state: TableState, window: DayWindow, *, skip: frozenset[date] = frozenset()
+        ) -> dict[date, RecordedDay]:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            if state.snapshot_id is not None:
+                table = observer.load_table(self.identifier)
+                days = Counter(
+                    date.fromisoformat(str(task.file.partition[0]))
+                    for task in table.scan(
+                        row_filter=window_filter(window), snapshot_id=state.snapshot_id
+                    ).plan_files()
+                )
+                if self.window_files is None:
+                    self.window_files = sum(days.values())
+                self.compared += sum(n for d, n in days.items() if d not in skip)
+            self.observer_s += time.perf_counter() - started
+            self.observer_cpu_s += time.process_time() - cpu_started
+            return super().recorded(state, window, skip=skip)
+
+    def run_curator(clock: datetime, *, maintain: bool) -> dict[str, CuratorRun]:
+        """One curator tick: each table in the handler's order. `maintain` forces expiry and orphan
+        removal on both (the handler's settings are one for both tables): the deployed interval maintains
+        one run in several, too few in a sample to fit their terms."""
         run_settings = replace(settings, maintenance_interval_minutes=0) if maintain else settings
-        report = curate(deps, run_settings, CurationRequest())
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-        compared = files - unchanged_day_files * report.days_unchanged
-        return CuratorRun(
-            held,
-            compared,
-            seconds,
-            cpu_seconds,
-            proxy.take(),
-            report.objects_added,
-            len(report.days_compacted),
-            report.maintained,
-            files,
-        )
+        runs = {}
+        for kind in KINDS:
+            spec = specs[kind]
+            table = LineageCountingTable(
+                catalog=glue_catalog(_catalog_properties(proxy.url)),
+                database=DATABASE,
+                table_name=TABLES[kind],
+                location=f"s3://{stack.bucket}/curated/{TABLES[kind]}",
+                s3_client=s3,
+                spec=spec,
+            )
+            deps = CurationDependencies(
+                raw=raws[kind], table=table, spec=spec, clock_ms=lambda: int(clock.timestamp() * 1000)
+            )
+            request = request_from_event(SCHEDULED_EVENT, archive_prefix=spec.raw_prefix(PREFIX))
+            held = snapshots(kind)
+            proxy.take()
+            started, cpu_started = time.perf_counter(), time.process_time()
+            report = curate(deps, run_settings, request)
+            seconds = time.perf_counter() - started - table.observer_s
+            cpu_seconds = time.process_time() - cpu_started - table.observer_cpu_s
+            runs[kind] = CuratorRun(
+                held,
+                table.compared,
+                seconds,
+                cpu_seconds,
+                proxy.take(),
+                report.objects_added,
+                len(report.days_compacted),
+                report.maintained,
+                table.window_files or 0,
+            )
+        return runs
 
     step = timedelta(minutes=scale.interval_min)
-    scheduled: list[CuratorRun] = []
+    scheduled: dict[str, list[CuratorRun]] = {kind: [] for kind in KINDS}
+    mix = ArchiveMix()
     for tick in range(scale.sampled_runs):  # the window: this day's appends so far
-        _write_tick(writer, raw_dir, fleet, day=day, tick=tick, rng=rng)
-        clock = day_start + step * (tick + 1)
-        scheduled.append(run_curator(clock, files=tick, unchanged_day_files=tick, maintain=tick % 3 == 1))
+        mix.add(_write_tick(writer, raw_dir, fleet, day=day, tick=tick, rng=rng))
+        for kind, run in run_curator(day_start + step * (tick + 1), maintain=tick % 3 == 1).items():
+            scheduled[kind].append(run)
     closed = day_start + timedelta(days=1, hours=settings.close_after_hours) + step
-    closing = run_curator(
-        closed, files=scale.sampled_runs, unchanged_day_files=scale.sampled_runs, maintain=False
-    )
+    closing = run_curator(closed, maintain=False)
     next_day = day + timedelta(days=1)
     for tick in range(scale.after_close_runs):  # the window: the compacted day and the next day's appends
-        _write_tick(writer, next_day_dir, fleet, day=next_day, tick=tick, rng=rng)
-        scheduled.append(
-            run_curator(
-                closed + step * (tick + 1), files=1 + tick, unchanged_day_files=1, maintain=tick % 3 == 1
-            )
-        )
+        mix.add(_write_tick(writer, next_day_dir, fleet, day=next_day, tick=tick, rng=rng))
+        for kind, run in run_curator(closed + step * (tick + 1), maintain=tick % 3 == 1).items():
+            scheduled[kind].append(run)
     result = FleetRuns(fleet, scheduled, closing)
     if fill_day:
-        started = time.perf_counter()
+        fill_started = time.perf_counter()
         for tick in range(scale.sampled_runs, scale.ticks_per_day):
-            _write_tick(writer, raw_dir, fleet, day=day, tick=tick, rng=rng)
+            mix.add(_write_tick(writer, raw_dir, fleet, day=day, tick=tick, rng=rng))
         # what a scheduled run lists (its mark less the lookback): the time per page prices the extra
         # pages of a big fleet's listing
         window = DayWindow(start=day - timedelta(days=settings.lookback_days))
         proxy.take()
         started, cpu_started = time.perf_counter(), time.process_time()
-        listed = sum(1 for _ in raw.list_objects(window))
+        listed = sum(1 for _ in raws["results"].list_objects(window))
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         pages = proxy.take().get("GETBucket", 0)
         if listed and pages:
             result.list_seconds_per_page = {"local_s": seconds / pages, "cpu_s": cpu_seconds / pages}
-        run_curator(
-            closed + step * (scale.after_close_runs + 1), files=0, unchanged_day_files=0, maintain=False
-        )
+        run_curator(closed + step * (scale.after_close_runs + 1), maintain=False)
         print(
-            f"  [7] the rest of the day landed and curated in {time.perf_counter() - started:.0f} s",
+            f"  [7] the rest of the day landed and curated in {time.perf_counter() - fill_started:.0f} s",
             flush=True,
         )
+    result.mix = mix
     return result
 
 
@@ -500,32 +606,34 @@ class LambdaModel:
         return max(1.0, FULL_VCPU_MB / self.memory_mb)  # Lambda gives one vCPU at 1,769 MB
 
 
+COST_TERMS = (
+    "fixed",
+    "per new raw object",
+    "per maintenance run",
+    "per snapshot kept",
+    "per file compared",
+    "extra list pages",
+    "compaction",
+)
+
+
 def steady_day_cost(
     fits: dict[str, Fit],
     day: SteadyDay,
-    account_regions: int,
+    objects_per_tick: float,
     *,
-    compaction: dict[str, float],
+    compaction_per_file: dict[str, float],
     list_seconds_per_page: dict[str, float],
     lambda_model: LambdaModel,
 ) -> DayCost:
-    """The fitted run summed over a steady-state day at `account_regions`, term by term; plus the
-    listing's pages beyond the first (every sampled run listed one page) and the closing run's
-    compaction (its measured excess over the fit, already scaled to the day's files)."""
+    """One table's fitted run summed over a steady-state day with `objects_per_tick` new raw objects a
+    run, term by term; plus the listing's pages beyond the first (every sampled run listed one page) and
+    each compaction (the closing run's measured excess over the fit per file compacted, times the files
+    the run compacts). The invocation's own charges (Lambda request, Scheduler) are the tick's, not a
+    table's: not here."""
     seconds_key = lambda_model.seconds_key
     keys = ("get", "s3_other", "glue", seconds_key)
-    terms = dict.fromkeys(
-        (
-            "fixed",
-            "per account-region",
-            "per maintenance run",
-            "per snapshot kept",
-            "per file compared",
-            "extra list pages",
-            "compaction",
-        ),
-        0.0,
-    )
+    terms = dict.fromkeys(COST_TERMS, 0.0)
     totals = dict.fromkeys(("get", "s3_other", "glue", "lambda_s"), 0.0)
     durations: list[float] = []
     for run_index in range(1, day.runs + 1):
@@ -534,21 +642,21 @@ def steady_day_cost(
         increments: dict[str, dict[str, float]] = {}
         for term, position, amount in (
             ("fixed", 0, 1.0),
-            ("per account-region", 1, account_regions),
+            ("per new raw object", 1, objects_per_tick),
             ("per maintenance run", 2, maintains),
             ("per snapshot kept", 3, snapshots * maintains),
             ("per file compared", 4, files),
         ):
             increments[term] = {k: fits[k].coefficients[position] * amount for k in keys}
-        extra_pages = list_pages(day.objects_listed(run_index, account_regions)) - 1
+        extra_pages = list_pages(day.objects_listed(run_index, objects_per_tick)) - 1
         increments["extra list pages"] = {
             "get": 0.0,
             "s3_other": float(extra_pages),
             "glue": 0.0,
             seconds_key: extra_pages * list_seconds_per_page[seconds_key],
         }
-        if run_index == day.closing_run:
-            increments["compaction"] = compaction
+        if compacted := day.files_compacted(run_index):
+            increments["compaction"] = {k: compaction_per_file[k] * compacted for k in keys}
         run_lambda = 0.0
         for term, values in increments.items():
             requests = values["get"] + values["s3_other"] + values["glue"]
@@ -562,7 +670,6 @@ def steady_day_cost(
             totals["glue"] += values["glue"]
             totals["lambda_s"] += lambda_s
         durations.append(run_lambda)
-    terms["fixed"] += day.runs * (PRICE["lambda_request"] + PRICE["scheduler_invocation"])
     return DayCost(
         gets=totals["get"],
         s3_other=totals["s3_other"],
@@ -572,6 +679,11 @@ def steady_day_cost(
         durations_s=durations,
         terms_usd=terms,
     )
+
+
+def invocation_usd(day: SteadyDay) -> float:
+    """A tick's own charges, one invocation for both tables: the Lambda request and the schedule's."""
+    return day.runs * (PRICE["lambda_request"] + PRICE["scheduler_invocation"])
 
 
 def _lambda_seconds(run: CuratorRun, model: LambdaModel) -> float:
@@ -592,30 +704,26 @@ def deployed_curator() -> tuple[int, int, dict[str, str]]:
 
 
 def _compaction_at(
-    measured: list[FleetRuns], fits: dict[str, Fit], account_regions: int, files: int
+    measured: list[FleetRuns], fits: dict[str, Fit], kind: str, account_regions: int
 ) -> dict[str, float]:
-    """The closing run's excess over the fit at its state, per file compacted, linear in the fleet
-    between the smallest and the largest measured fleet, times `files`; never below zero."""
-    per_file = {
-        r.fleet.account_regions: {
+    """One table's closing run's excess over the fit at its state, per file compacted, linear in the fleet
+    between the smallest and the largest measured fleet; never below zero."""
+    per_file = {}
+    for r in measured:
+        closing = r.closing[kind]
+        per_file[r.fleet.account_regions] = {
             key: (
-                r.closing.values()[key]
+                closing.values()[key]
                 - fits[key].predict(
-                    r.fleet.account_regions,
-                    r.closing.snapshots,
-                    r.closing.files,
-                    maintained=r.closing.maintained,
+                    closing.objects, closing.snapshots, closing.files, maintained=closing.maintained
                 )
             )
-            / r.closing.window_files
+            / max(1, closing.window_files)
             for key in fits
         }
-        for r in measured
-    }
     small, large = min(per_file), max(per_file)
     return {
-        key: files
-        * max(
+        key: max(
             0.0,
             per_file[small][key]
             + (per_file[large][key] - per_file[small][key]) * (account_regions - small) / (large - small),
@@ -624,16 +732,36 @@ def _compaction_at(
     }
 
 
-def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # one report, top to bottom
-    _imports()
+@dataclass(frozen=True)
+class TableDay:
+    """One table's fit over the sampled runs and its steady-state day at the target fleet."""
+
+    kind: str
+    samples: int  # scheduled runs fitted
+    left_out: int  # scheduled runs left out: the table's first (it creates it), runs that read nothing new
+    fits: dict[str, Fit]
+    steady: SteadyDay
+    objects_per_tick: float  # new raw objects a run at the target fleet
+    compaction_per_file: dict[str, float]  # a compaction's requests and seconds per file it compacts
+    cost: DayCost
+    cost_wall: DayCost
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """One table's measured day, three ways, and what the named queries read of each."""
+
+    raw: tuple[int, int]  # files, bytes
+    curated: tuple[int, int]
+    ideal: tuple[int, int]
+    reads: dict[str, dict[str, dict[str, Any]]]  # query -> layout -> DuckDB's counters
+
+
+def _settings(environment: Mapping[str, str]) -> Any:
     from curator.logic.curation import CurationSettings  # noqa: PLC0415
 
-    section_started = time.perf_counter()
-    section = Section("7", "The curated Iceberg table against the raw archive")
-    day = datetime.now(UTC).date() - timedelta(days=2)  # it and the next day inside every query's window
-    _, memory_mb, environment = deployed_curator()
     defaults = CurationSettings()
-    settings = replace(  # the template's values, as the handler's config reads them
+    return replace(  # the template's values, as the handler's config reads them
         defaults,
         lookback_days=int(environment.get("LOOKBACK_DAYS", defaults.lookback_days)),
         close_after_hours=float(environment.get("CLOSE_AFTER_HOURS", defaults.close_after_hours)),
@@ -645,16 +773,187 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
             environment.get("MAINTENANCE_INTERVAL_MINUTES", defaults.maintenance_interval_minutes)
         ),
     )
+
+
+def _fitted(run: CuratorRun) -> bool:
+    """The first run creates the table, once in the table's life: not a scheduled run's cost. A run that
+    read no new object commits nothing; at the target fleet every run has new objects of both tables."""
+    return bool(run.snapshots and run.objects)
+
+
+def _table_day(  # noqa: PLR0917  # one table's inputs, all needed
+    kind: str,
+    measured: list[FleetRuns],
+    scale: CuratedScale,
+    settings: Any,
+    objects_per_tick: float,
+    list_seconds_per_page: dict[str, float],
+    memory_mb: int,
+) -> TableDay:
+    runs = [run for r in measured for run in r.scheduled[kind]]
+    samples = [
+        RunSample(run.objects, run.snapshots, run.files, run.values(), run.maintained)
+        for run in runs
+        if _fitted(run)
+    ]
+    fits = {key: fit(samples, key) for key in ("get", "s3_other", "glue", "cpu_s", "local_s")}
+    first = measured[0]
+    steady = SteadyDay(
+        interval_min=scale.interval_min,
+        retention_hours=settings.snapshot_retention_hours,
+        close_after_hours=settings.close_after_hours,
+        lookback_days=settings.lookback_days,
+        maintenance_interval_min=settings.maintenance_interval_minutes,
+        snapshots_per_compaction=max(
+            1, first.scheduled[kind][scale.sampled_runs].snapshots - first.closing[kind].snapshots
+        ),
+    )
+    compaction = _compaction_at(measured, fits, kind, scale.target_account_regions)
+    cost, cost_wall = (
+        steady_day_cost(
+            fits,
+            steady,
+            objects_per_tick,
+            compaction_per_file=compaction,
+            list_seconds_per_page=list_seconds_per_page,
+            lambda_model=model,
+        )
+        for model in (LambdaModel(memory_mb), LambdaModel(memory_mb, seconds_key="local_s"))
+    )
+    return TableDay(
+        kind,
+        len(samples),
+        len(runs) - len(samples),
+        fits,
+        steady,
+        objects_per_tick,
+        compaction,
+        cost,
+        cost_wall,
+    )
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A change to the curator, not implemented (functions/ is not the bench's), modelled with the same
+    fits over the same steady-state day: each table's day, the tick's charges, the worst commit to
+    queryable."""
+
+    name: str
+    usd_by_table: dict[str, float]
+    invocations_usd: float
+    worst_s: float
+
+    @property
+    def usd(self) -> float:
+        return sum(self.usd_by_table.values()) + self.invocations_usd
+
+    @property
+    def meets(self) -> bool:
+        return self.usd < CURATOR_TARGET_USD_DAY and self.worst_s <= FRESHNESS_TARGET_S
+
+
+def _modelled(
+    table: TableDay, steady: SteadyDay, objects_per_tick: float, list_s: dict[str, float], memory_mb: int
+) -> DayCost:
+    return steady_day_cost(
+        table.fits,
+        steady,
+        objects_per_tick,
+        compaction_per_file=table.compaction_per_file,
+        list_seconds_per_page=list_s,
+        lambda_model=LambdaModel(memory_mb),
+    )
+
+
+def _annotations_every(
+    days: dict[str, TableDay], every: int, list_s: dict[str, float], memory_mb: int
+) -> Proposal:
+    """hook_annotations curated on every `every`-th tick only: `every` ticks' objects a run, one snapshot
+    and file a run, retention and the closing hour the same. An annotation waits up to `every` intervals,
+    then the tick's hook_results run and the hook_annotations run."""
+    results, notes = days["results"], days["annotations"]
+    steady = replace(notes.steady, interval_min=notes.steady.interval_min * every)
+    cost = _modelled(notes, steady, notes.objects_per_tick * every, list_s, memory_mb)
+    ticks = results.cost.durations_s
+    durations = [ticks[(run * every) % len(ticks)] + own for run, own in enumerate(cost.durations_s)]
+    worst = max(
+        freshness(ticks, interval_s=results.steady.interval_min * 60).worst_s,
+        freshness(durations, interval_s=steady.interval_min * 60).worst_s,
+    )
+    return Proposal(
+        f"hook_annotations on every {_ordinal(every)} tick",
+        {"results": results.cost.usd, "annotations": cost.usd},
+        invocation_usd(results.steady),
+        worst,
+    )
+
+
+def _open_day_compaction(
+    days: dict[str, TableDay], every_runs: int, list_s: dict[str, float], memory_mb: int
+) -> Proposal:
+    """Both tables also compact the open day on every `every_runs`-th run (after its append), as the
+    closing run compacts the day before: a run's lineage scan then reads at most every_runs + 1 files of
+    today, and the closing run compacts what the last one left (SteadyDay.open_compaction_runs). Priced
+    with the closing runs' measured cost per file compacted, and one more snapshot per compaction."""
+    costs = {
+        kind: _modelled(
+            d, replace(d.steady, open_compaction_runs=every_runs), d.objects_per_tick, list_s, memory_mb
+        )
+        for kind, d in days.items()
+    }
+    interval_s = days["results"].steady.interval_min * 60
+    ticks = [sum(runs) for runs in zip(*(c.durations_s for c in costs.values()), strict=True)]
+    worst = max(
+        freshness(costs["results"].durations_s, interval_s=interval_s).worst_s,
+        freshness(ticks, interval_s=interval_s).worst_s,
+    )
+    minutes = every_runs * days["results"].steady.interval_min
+    return Proposal(
+        f"both tables compacting the open day every {minutes} min",
+        {kind: c.usd for kind, c in costs.items()},
+        invocation_usd(days["results"].steady),
+        worst,
+    )
+
+
+def _ordinal(number: int) -> str:
+    return {2: "2nd", 3: "3rd"}.get(number, f"{number}th")
+
+
+def _layout(kind: str, raw_root: Path, fleet_dir: Path, curated: tuple[int, int]) -> TableLayout:
+    """The measured day of one table: raw, curated (already copied out), ideal; each named query over each."""
+    suffix = "" if kind == "results" else f"-{kind}"
+    roots = {
+        "raw": raw_root,
+        "curated": fleet_dir / f"curated{suffix}",
+        "ideal": fleet_dir / f"ideal{suffix}",
+    }
+    _ideal(roots["raw"], roots["ideal"], annotations=kind == "annotations")
+    reads = {
+        name: {layout: duckdb_query(root, name, reps=1, view=TABLES[kind]) for layout, root in roots.items()}
+        for name in QUERY_SPANS[kind]
+    }
+    return TableLayout(_folder_bytes(roots["raw"]), curated, _folder_bytes(roots["ideal"]), reads)
+
+
+def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # one report, top to bottom
+    _imports()
+    section_started = time.perf_counter()
+    section = Section("7", "The curated Iceberg tables against the raw archive")
+    day = datetime.now(UTC).date() - timedelta(days=2)  # it and the next day inside every query's window
+    _, memory_mb, environment = deployed_curator()
+    settings = _settings(environment)
     fill = min(scale.fleets, key=lambda f: f.account_regions)
     measured: list[FleetRuns] = []
-    query_dirs: dict[str, Path] = {}
-    curated_files = curated_bytes = 0
+    curated: dict[str, tuple[int, int]] = {}
+    fill_dir = workdir / f"fleet-{fill.account_regions}"
     for fleet in scale.fleets:
         fleet_dir = workdir / f"fleet-{fleet.account_regions}"
         started = time.perf_counter()
         print(
-            f"  [7] {fleet.account_regions} account-regions: {scale.sampled_runs} ticks with a curator run "
-            f"after each, the closing run, {scale.after_close_runs} more"
+            f"  [7] {fleet.account_regions} account-regions: {scale.sampled_runs} ticks with a curator tick "
+            f"(both tables) after each, the closing tick, {scale.after_close_runs} more"
             f"{', then the rest of the day' if fleet is fill else ''}",
             flush=True,
         )
@@ -669,53 +968,52 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
             finally:
                 proxy.stop()
             if fleet is fill:
-                curated_files, curated_bytes = _curated_files(stack, day, fleet_dir / "curated")
-                query_dirs = {layout: fleet_dir / layout for layout in ("raw", "curated", "ideal")}
+                for kind in KINDS:
+                    suffix = "" if kind == "results" else f"-{kind}"
+                    curated[kind] = _curated_files(stack, TABLES[kind], day, fleet_dir / f"curated{suffix}")
         measured.append(runs)
         print(f"  [7] {fleet.account_regions} account-regions done in {time.perf_counter() - started:.0f} s")
 
-    _ideal(query_dirs["raw"], query_dirs["ideal"])
-    raw_files, raw_bytes = _folder_bytes(query_dirs["raw"])
-    ideal_files, ideal_bytes = _folder_bytes(query_dirs["ideal"])
-    print("  [7] DuckDB queries over the day: raw, curated, ideal", flush=True)
-    reads = {
-        name: {layout: duckdb_query(root, name, reps=1) for layout, root in query_dirs.items()}
-        for name in QUERY_SPANS
+    mix = ArchiveMix()
+    for r in measured:
+        mix.add(r.mix)
+    if not mix.annotation_objects:
+        raise RuntimeError(
+            f"the fleet wrote no annotation object ({mix.failures} failures, {mix.annotated} annotated): "
+            "hook_annotations' runs would measure an empty table"
+        )
+    print("  [7] DuckDB queries over the day: raw, curated, ideal; both tables", flush=True)
+    layouts = {
+        "results": _layout("results", fill_dir / "raw", fill_dir, curated["results"]),
+        "annotations": _layout(
+            "annotations", fill_dir / "raw" / "annotations", fill_dir, curated["annotations"]
+        ),
     }
 
-    # -- the fit, the steady-state day at the target fleet, freshness
-    model, wall_model = LambdaModel(memory_mb), LambdaModel(memory_mb, seconds_key="local_s")
-    # the first run creates the table, once in the table's life: not a scheduled run's cost
-    samples = [
-        RunSample(r.fleet.account_regions, run.snapshots, run.files, run.values(), run.maintained)
-        for r in measured
-        for run in r.scheduled
-        if run.snapshots
-    ]
-    fits = {key: fit(samples, key) for key in ("get", "s3_other", "glue", "cpu_s", "local_s")}
-    steady = SteadyDay(
-        interval_min=scale.interval_min,
-        retention_hours=settings.snapshot_retention_hours,
-        close_after_hours=settings.close_after_hours,
-        lookback_days=settings.lookback_days,
-        maintenance_interval_min=settings.maintenance_interval_minutes,
-        snapshots_per_compaction=max(
-            1, measured[0].scheduled[scale.sampled_runs].snapshots - measured[0].closing.snapshots
-        ),
-    )
+    # -- the fits, the steady-state day at the target fleet, freshness
     target_ar = scale.target_account_regions
     list_s = next(r.list_seconds_per_page for r in measured if r.list_seconds_per_page is not None)
-    compaction = _compaction_at(measured, fits, target_ar, steady.runs)
-    cost, cost_wall = (
-        steady_day_cost(
-            fits, steady, target_ar, compaction=compaction, list_seconds_per_page=list_s, lambda_model=m
-        )
-        for m in (model, wall_model)
-    )
-    fresh = freshness(cost.durations_s, interval_s=scale.interval_min * 60)
+    per_tick = {"results": float(target_ar), "annotations": target_ar * mix.annotation_objects_per_tick}
+    days = {
+        kind: _table_day(kind, measured, scale, settings, per_tick[kind], list_s, memory_mb) for kind in KINDS
+    }
+    results_day, notes_day = days["results"], days["annotations"]
+    steady = results_day.steady
+    invocations = invocation_usd(steady)
+    total = sum(d.cost.usd for d in days.values()) + invocations
+    total_wall = sum(d.cost_wall.usd for d in days.values()) + invocations
+    ticks = [sum(runs) for runs in zip(*(d.cost.durations_s for d in days.values()), strict=True)]
+    interval_s = scale.interval_min * 60
+    fresh = {"results": freshness(results_day.cost.durations_s, interval_s=interval_s)}
+    fresh["annotations"] = freshness(ticks, interval_s=interval_s)  # after the tick's results run
+    model = LambdaModel(memory_mb)
     measured_fresh = {
         r.fleet.account_regions: freshness(
-            [_lambda_seconds(run, model) for run in r.scheduled], interval_s=scale.interval_min * 60
+            [
+                sum(_lambda_seconds(r.scheduled[kind][index], model) for kind in KINDS)
+                for index in range(len(r.scheduled["results"]))
+            ],
+            interval_s=interval_s,
         )
         for r in measured
     }
@@ -723,39 +1021,56 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
 
     # -- the summary rows
     factor = target_ar / fill.account_regions
-    curated_bytes_target = curated_bytes * factor
-    curated_files_target = max(curated_files, math.ceil(curated_bytes_target / settings.target_file_bytes))
-    q30 = reads["top_failing_targets_last_30_days"]
-    ratio30 = q30["curated"]["bytes_read"] / q30["ideal"]["bytes_read"]
-    section.row(
-        f"30-day query at {target_ar} account-regions: curated files per day "
-        f"(raw: {raw_files * factor:,.0f})",
-        f"{curated_files_target}",
-        f"<= {FILES_PER_DAY_TARGET}",
-        "met" if curated_files_target <= FILES_PER_DAY_TARGET else "missed",
+    files_target: dict[str, int] = {}
+    ratio30: dict[str, float] = {}
+    for kind in KINDS:
+        layout = layouts[kind]
+        files_target[kind] = max(
+            layout.curated[0], math.ceil(layout.curated[1] * factor / settings.target_file_bytes)
+        )
+        q30 = layout.reads[RATIO_QUERY[kind]]
+        ratio30[kind] = q30["curated"]["bytes_read"] / q30["ideal"]["bytes_read"]
+        section.row(
+            f"{TABLES[kind]}: 30-day query at {target_ar} account-regions: curated files per day "
+            f"(raw: {layout.raw[0] * factor:,.0f})",
+            f"{files_target[kind]}",
+            f"<= {FILES_PER_DAY_TARGET}",
+            "met" if files_target[kind] <= FILES_PER_DAY_TARGET else "missed",
+        )
+        section.row(
+            f"{TABLES[kind]}: 30-day query (`{RATIO_QUERY[kind]}`): bytes read, curated / ideal single file "
+            "per day (measured day)",
+            f"{ratio30[kind]:.2f}x (raw {q30['raw']['bytes_read'] / q30['ideal']['bytes_read']:.1f}x)",
+            f"<= {BYTES_RATIO_TARGET}x",
+            "met" if ratio30[kind] <= BYTES_RATIO_TARGET else "missed",
+        )
+    largest = max(
+        ((kind, term) for kind in KINDS for term in COST_TERMS),
+        key=lambda item: days[item[0]].cost.terms_usd[item[1]],
     )
     section.row(
-        "30-day query: bytes read, curated / ideal single file per day (measured day)",
-        f"{ratio30:.2f}x (raw {q30['raw']['bytes_read'] / q30['ideal']['bytes_read']:.1f}x)",
-        f"<= {BYTES_RATIO_TARGET}x",
-        "met" if ratio30 <= BYTES_RATIO_TARGET else "missed",
-    )
-    dominant = max(cost.terms_usd, key=lambda term: cost.terms_usd[term])
-    section.row(
-        f"curator cost per day at {target_ar} account-regions, {scale.interval_min}-min schedule (fitted "
-        f"at {' and '.join(str(f.account_regions) for f in scale.fleets)})",
-        f"${cost.usd:.3f} (largest term {dominant}, ${cost.terms_usd[dominant]:.3f}; with wall "
-        f"seconds for CPU ${cost_wall.usd:.3f})",
+        f"curator cost per day at {target_ar} account-regions, {scale.interval_min}-min schedule, both "
+        f"tables (fitted at {' and '.join(str(f.account_regions) for f in scale.fleets)})",
+        f"${total:.3f}: hook_results ${results_day.cost.usd:.3f}, hook_annotations "
+        f"${notes_day.cost.usd:.3f}, invocations ${invocations:.3f} (largest term "
+        f"{TABLES[largest[0]]} {largest[1]}, ${days[largest[0]].cost.terms_usd[largest[1]]:.3f}; with wall "
+        f"seconds for CPU ${total_wall:.3f})",
         f"< ${CURATOR_TARGET_USD_DAY:.2f}",
-        "met" if cost.usd < CURATOR_TARGET_USD_DAY else "missed",
+        "met" if total < CURATOR_TARGET_USD_DAY else "missed",
     )
+    worst = max(f.worst_s for f in fresh.values())
     section.row(
-        f"commit to queryable at {target_ar} account-regions, {scale.interval_min}-min schedule: "
-        "worst (median, p95)",
-        f"{fresh.worst_s / 60:.1f} min ({fresh.median_s / 60:.1f}, {fresh.p95_s / 60:.1f}); runs "
-        f"longer than {scale.interval_min} min: {fresh.overlapping_runs} of {steady.runs}",
+        f"commit to queryable at {target_ar} account-regions, {scale.interval_min}-min schedule: worst "
+        "(median, p95)",
+        "; ".join(
+            f"{TABLES[kind]} {fresh[kind].worst_s / 60:.1f} min ({fresh[kind].median_s / 60:.1f}, "
+            f"{fresh[kind].p95_s / 60:.1f})"
+            for kind in KINDS
+        )
+        + f"; ticks longer than {scale.interval_min} min: {fresh['annotations'].overlapping_runs} of "
+        f"{steady.runs}",
         "<= 15 min",
-        "met" if fresh.worst_s <= FRESHNESS_TARGET_S else "missed",
+        "met" if worst <= FRESHNESS_TARGET_S else "missed",
     )
     section.row(
         "section wall time (measured in the section)",
@@ -764,86 +1079,171 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
         "met" if section_s <= SECTION_TARGET_S else "missed",
     )
 
-    # -- what was measured
+    _report_measured(section, scale, settings, memory_mb, fill, mix)
+    _report_fits(section, scale, measured, days, model, measured_fresh)
+    _report_day(section, scale, settings, memory_mb, days, list_s, invocations, total, total_wall)
+    _report_verdict(section, scale, settings, days, fresh, total, list_s, memory_mb)
+    _report_layouts(section, scale, settings, fill, layouts, factor, files_target)
+    print(f"  [7] section wall time {time.perf_counter() - section_started:.0f} s", flush=True)
+    section.data.update(
+        day_usd_target=total,
+        day_usd_by_table={kind: days[kind].cost.usd for kind in KINDS},
+        curated_files=curated["results"][0],
+        ratio30=ratio30["results"],
+        ratio30_annotations=ratio30["annotations"],
+        fresh_worst_target_s=worst,
+        section_s=section_s,
+    )
+    return section
+
+
+def _report_measured(  # noqa: PLR0917  # what the paragraph states
+    section: Section, scale: CuratedScale, settings: Any, memory_mb: int, fill: Fleet, mix: ArchiveMix
+) -> None:
     fleets_text = " and ".join(
         f"{f.accounts} x {f.regions} regions ({f.account_regions} account-regions)" for f in scale.fleets
     )
     section.add(
         f"**What was measured.** Two fleets, {fleets_text}, each on its own moto (its own process). From "
-        f"midnight of {day}: {scale.sampled_runs} archiver ticks of {fill.rows_per_tick} rows per "
-        "account-region through the archiver's real writer (`ParquetSpool`, `S3ArchiveWriter`), with the "
-        "real curator (`curate`, scheduled request, `CurationSettings` from the template) after each at the "
-        "template's "
-        f"default `CuratorScheduleRate` ({scale.interval_min} min) on the simulated clock, against moto's "
-        "Glue and S3 through a counting proxy (`CountingProxy`: every request the curator makes, raw "
-        "LIST/GET, pyiceberg's metadata, manifest and data files, Glue); then the first run after the day "
-        f"closed ({settings.close_after_hours:g} h), which compacts it; then {scale.after_close_runs} "
-        "ticks of the next day with a run after each (many snapshots, few files in the window). Every "
-        "third sampled run is made to maintain (snapshot expiry and orphan removal; the deployed "
+        f"midnight: {scale.sampled_runs} archiver ticks of {fill.rows_per_tick} results per account-region, "
+        "drawn from the emulator's synthetic history (`synthetic_results`: its hooks, statuses and "
+        "annotations), through the archiver's real writer: the results object (`ParquetSpool`, "
+        "`archive_key`, `S3ArchiveWriter`) and, for an account-region whose tick had a failure "
+        "GetHookResult annotated, the annotations object (`enrichment_from_api` of the emulator's "
+        "GetHookResult answer, `annotation_rows`, `AnnotationSpool`, `annotation_key`). What the fleet "
+        f"wrote, both fleets and the filled day: {mix.results:,} results, {mix.failures / mix.results:.1%} "
+        f"failures, {mix.annotated / mix.results:.1%} failures with annotations (every HOOK_COMPLETE_FAILED: "
+        "the emulator's hooks list each rule they evaluated; a HOOK_FAILED has none), "
+        f"{mix.annotation_rows / max(1, mix.annotated):.2f} annotation rows each; "
+        f"{mix.annotation_objects_per_tick:.1%} of account-region ticks wrote an annotation object. After "
+        "each tick, one curator tick as the handler runs it (`handlers/curate.py`): `curate` for "
+        "hook_results, then for hook_annotations, each with its own `S3RawArchive` (the table's "
+        "`raw_prefix` and raw schema), `IcebergCuratedTable` (its `CuratedTableSpec`) and "
+        "`CurationDependencies`, the scheduled request (`request_from_event` of a schedule event) and the "
+        "same `CurationSettings` (the template's), at the template's default `CuratorScheduleRate` "
+        f"({scale.interval_min} min) on the simulated clock, against moto's Glue and S3 through a counting "
+        "proxy (`CountingProxy`: every request the curator makes, raw LIST/GET, pyiceberg's metadata, "
+        "manifest and data files, Glue), counted per table; then the first tick after the day closed "
+        f"({settings.close_after_hours:g} h), which compacts it; then {scale.after_close_runs} ticks of the "
+        "next day with a curator tick after each (many snapshots, few files in the window). Every third "
+        "sampled tick is made to maintain both tables (snapshot expiry and orphan removal; the deployed "
         f"`MAINTENANCE_INTERVAL_MINUTES`, {settings.maintenance_interval_minutes} min, maintains too few of "
-        "them to fit the terms). The "
-        f"{fill.account_regions} account-region fleet then lands the rest of its first day "
-        f"({scale.ticks_per_day} ticks in all) and one more run ingests it and compacts the day again: that "
-        "whole day is what the queries read (that run is not counted). Settings and schedule are the "
-        f"template's (`CuratorFunction` environment, `CuratorScheduleRate` default, MemorySize {memory_mb} "
-        "MB). CPU seconds are this process's CPU time over the `curate` call (the curator's threads, and "
-        "the counting proxy's: a little more than the function's); wall seconds include moto's time."
+        f"them to fit the terms). The {fill.account_regions} account-region fleet then lands the rest of its "
+        f"first day ({scale.ticks_per_day} ticks in all) and one more curator tick ingests it and compacts "
+        "the day again: that whole day is what the queries read (that tick is not counted). Settings and "
+        "schedule are the template's (`CuratorFunction` environment, `CuratorScheduleRate` default, "
+        f"MemorySize {memory_mb} MB). CPU seconds are this process's CPU time over each `curate` call (the "
+        "curator's threads, and the counting proxy's: a little more than the function's); wall seconds "
+        "include moto's time. F, the data files a run's lineage scans read, is counted at each scan "
+        "(`IcebergCuratedTable.recorded`) from the scan's snapshot, window and skipped days, through a "
+        "catalog straight to moto whose requests and time are not the run's."
+    )
+
+
+def _report_fits(  # noqa: PLR0917  # the fit tables
+    section: Section,
+    scale: CuratedScale,
+    measured: list[FleetRuns],
+    days: dict[str, TableDay],
+    model: LambdaModel,
+    measured_fresh: dict[int, Any],
+) -> None:
+    smallest = min(measured, key=lambda r: r.fleet.account_regions)
+    idle = sum(1 for run in smallest.scheduled["annotations"] if not run.objects)
+    section.add(
+        "**The fits** (`bench/curator_model.py`), one per table, summed afterwards: each table's scheduled "
+        "runs over both fleets, by least squares as `fixed + per_object·O + per_maintenance·M + "
+        "per_snapshot·S·M + per_file·F`: O the new raw objects the run read (hook_results: one per "
+        "account-region; hook_annotations: one per account-region whose tick annotated a failure), M 1 on a "
+        "run that maintains and 0 otherwise, S the table's snapshots before the run (snapshot expiry and "
+        "orphan removal read every kept snapshot's manifest list and manifests), F the data files its "
+        "lineage scans read (a day whose listing the current snapshot's summary vouches for is skipped). "
+        "Runs before the closing tick have S and F growing together; those after it have S large and F "
+        "small, which separates the two. Per table, not one fit of the sum: the tables read different "
+        "numbers of objects a run and hold different snapshots and files at the sampled fleets (at "
+        f"{smallest.fleet.account_regions} account-regions {idle} of "
+        f"{len(smallest.scheduled['annotations'])} ticks brought no annotation object), so the sum's terms "
+        "would mix two histories and not separate; the split per table is what the report needs anyway. "
+        "Left out: each table's first run (it creates the table, once in its life) and runs that read no "
+        "new object (they commit nothing; at the target fleet no tick is without annotation objects): "
+        + ", ".join(f"{TABLES[d.kind]} {d.samples} runs fitted, {d.left_out} left out" for d in days.values())
+        + "."
     )
     fit_rows = []
-    for key, label in (
-        ("get", "S3 GET/HEAD requests"),
-        ("s3_other", "S3 PUT/LIST/DELETE requests"),
-        ("glue", "Glue requests"),
-        ("cpu_s", "CPU seconds"),
-        ("local_s", "wall seconds"),
-    ):
-        f = fits[key]
-        fit_rows.append((label, *(f"{c:.4g}" for c in f.coefficients), f"{f.r2:.3f}"))
-    section.add(
-        f"**The fit** (`bench/curator_model.py`): each scheduled run's requests and seconds over both "
-        f"fleets ({len(samples)} runs; the first, which creates the table, left out), by least squares as "
-        "`fixed + per_ar·AR + per_maintenance·M + per_snapshot·S·M + per_file·F`: AR the account-regions "
-        "(each run reads one new raw object per account-region), M 1 on a run that maintains and 0 "
-        "otherwise, S the table's snapshots before the run (snapshot expiry and orphan removal read every "
-        "kept snapshot's manifest list and manifests), F the data files of the days the run compared (the "
-        "lineage scan reads each; a day whose listing the current snapshot's summary vouches for is "
-        "skipped, so F is the window's files less those of unchanged days). Runs before the closing run "
-        "have S and F growing together; those after it have S large and F small, which separates the two."
-    )
+    for d in days.values():
+        for key, label in (
+            ("get", "S3 GET/HEAD requests"),
+            ("s3_other", "S3 PUT/LIST/DELETE requests"),
+            ("glue", "Glue requests"),
+            ("cpu_s", "CPU seconds"),
+            ("local_s", "wall seconds"),
+        ):
+            f = d.fits[key]
+            fit_rows.append(
+                (f"{TABLES[d.kind]}: {label}", *(f"{c:.4g}" for c in f.coefficients), f"{f.r2:.3f}")
+            )
     section.table(["per run", *TERMS, "R²"], fit_rows, "l" + "r" * (len(TERMS) + 1))
     per_fleet_rows = []
     for r in measured:
-        before, after = r.scheduled[: scale.sampled_runs], r.scheduled[scale.sampled_runs :]
-        per_fleet_rows.append(
-            (
-                f"{r.fleet.account_regions} AR",
-                f"{len(before)} + 1 + {len(after)}",
-                f"{before[1].requests:,} / {before[-1].requests:,} / {after[-1].requests:,}",
-                f"{before[1].cpu_seconds:.2f} / {before[-1].cpu_seconds:.2f} / {after[-1].cpu_seconds:.2f}",
-                f"{r.closing.requests:,}, {r.closing.cpu_seconds:.2f} s ({r.closing.window_files} files)",
-                f"{max(_lambda_seconds(run, model) for run in r.scheduled):.1f} s",
-                f"{measured_fresh[r.fleet.account_regions].worst_s / 60:.1f} min",
+        for kind in KINDS:
+            scheduled = r.scheduled[kind]
+            before, after = scheduled[: scale.sampled_runs], scheduled[scale.sampled_runs :]
+            closing = r.closing[kind]
+            per_fleet_rows.append(
+                (
+                    f"{r.fleet.account_regions} AR, {TABLES[kind]}",
+                    f"{len(before)} + 1 + {len(after)}",
+                    f"{sum(run.objects for run in scheduled):,} "
+                    f"({sum(1 for run in scheduled if run.objects)})",
+                    f"{before[1].requests:,} / {before[-1].requests:,} / {after[-1].requests:,}",
+                    f"{before[1].cpu_seconds:.2f} / {before[-1].cpu_seconds:.2f} / "
+                    f"{after[-1].cpu_seconds:.2f}",
+                    f"{closing.requests:,}, {closing.cpu_seconds:.2f} s ({closing.window_files} files)",
+                    f"{max(_lambda_seconds(run, model) for run in scheduled):.1f} s",
+                    f"{measured_fresh[r.fleet.account_regions].worst_s / 60:.1f} min"
+                    if kind == "annotations"
+                    else "",
+                )
             )
-        )
     section.table(
         [
-            "measured fleet",
+            "measured fleet, table",
             "runs: before close + closing + after",
+            "new objects read (runs that read any)",
             "requests: 2nd / last before close / last after",
             "CPU s: same runs",
             "closing run: requests, CPU s (files compacted)",
             "longest scheduled run on Lambda",
-            "commit to queryable, worst (these runs)",
+            "commit to queryable, worst (these ticks, both tables)",
         ],
         per_fleet_rows,
-        "lrrrrrr",
+        "lrrrrrrr",
     )
 
-    # -- the steady-state day at the target fleet
+
+def _report_day(  # noqa: PLR0917  # the day's table
+    section: Section,
+    scale: CuratedScale,
+    settings: Any,
+    memory_mb: int,
+    days: dict[str, TableDay],
+    list_s: dict[str, float],
+    invocations: float,
+    total: float,
+    total_wall: float,
+) -> None:
+    target_ar = scale.target_account_regions
+    steady = days["results"].steady
+    notes = days["annotations"]
+    model = LambdaModel(memory_mb)
     section.add(
         f"**The day at {target_ar} account-regions ({scale.target_accounts} accounts x "
-        f"{scale.target_regions} regions), long after the first day.** {steady.runs} scheduled runs; each "
-        f"holds S = {steady.snapshots_kept} snapshots ({settings.snapshot_retention_hours:g} h and one "
+        f"{scale.target_regions} regions), long after the first day.** {steady.runs} scheduled ticks, each "
+        f"curating both tables: O = {target_ar} new hook_results objects a run and "
+        f"O = {notes.objects_per_tick:.1f} hook_annotations objects ({target_ar} x the measured "
+        "annotation objects per account-region tick; the chance that a tick brings none is nil, so each "
+        "table commits once a run). Each table holds "
+        f"S = {steady.snapshots_kept} snapshots ({settings.snapshot_retention_hours:g} h and one "
         f"maintenance interval of {scale.interval_min}-min commits, plus the compaction's), read on the "
         f"runs that maintain (one in {steady.runs_per_maintenance}: M = 1); run j's window (its mark less "
         f"{steady.lookback_days} days) holds the day before yesterday (compacted, 1 file), yesterday "
@@ -851,21 +1251,21 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
         "appends, and it compares F = today's j-1 (a new object every run), yesterday's until it closes "
         "(counted as changed on every run for late objects: an upper bound), and every day of the window "
         f"on run {steady.closing_run + 1} (the compaction's snapshot vouches for no listing). "
-        "Per run: the fitted terms at (AR, M, S, F); the listing's pages beyond the first (ListObjectsV2 "
-        "returns at most 1,000 keys, "
-        "https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html; run j "
-        f"lists AR x ({steady.lookback_days} x {steady.runs} + j) keys; every sampled run listed one page; "
-        f"{list_s['cpu_s'] * 1000:.0f} ms CPU, {list_s['local_s'] * 1000:.0f} ms wall per page, measured "
-        f"on the {fill.account_regions} account-region "
-        f"day); run {steady.closing_run} adds the compaction: the closing runs' measured excess over the "
-        f"fit per file compacted, linear in AR between the fleets, times {steady.runs} files. Linear "
-        "extrapolation in S and F over-counts manifest reads (the table merges manifests, "
+        "Per run: the fitted terms at (O, M, S, F); the listing's pages beyond the first (ListObjectsV2 "
+        "returns at most 1,000 keys, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html; "
+        f"run j lists O x ({steady.lookback_days} x {steady.runs} + j) keys; every sampled run listed one "
+        f"page; {list_s['cpu_s'] * 1000:.0f} ms CPU, {list_s['local_s'] * 1000:.0f} ms wall per page, "
+        f"measured on the filled day's hook_results listing); run {steady.closing_run} adds the compaction: "
+        "the closing runs' measured excess over the fit per file compacted, linear in AR between the fleets, "
+        f"times {steady.runs} files. Linear "
+        "extrapolation in S and F over-counts manifest reads (the tables merge manifests, "
         "`commit.manifest-merge.enabled`). Lambda seconds = CPU seconds x "
         f"{model.cpu_scale:.2f} (Lambda gives one vCPU at {FULL_VCPU_MB} MB; the curator has {memory_mb} MB) "
         f"+ {API_LATENCY_S * 1000:.0f} ms per request, every request one after the other (in-region latency, "
         "as section 6 assumes; pyiceberg reads manifests and data files from a thread pool, so this "
-        "over-counts); the second column takes wall seconds for CPU seconds (it counts moto's time and the "
-        "loopback as the function's own). Prices "
+        "over-counts); the wall column takes wall seconds for CPU seconds (it counts moto's time and the "
+        "loopback as the function's own). A tick is one invocation: its Lambda request and Scheduler "
+        "invocation are counted once, not per table. Prices "
         f"(`bench/sections/cost.py`, section 6, us-east-1): S3 GET ${PRICE['s3_get'] * 1000:.4f} and "
         f"PUT/LIST ${PRICE['s3_put'] * 1000:.3f} per 1,000 (https://aws.amazon.com/s3/pricing/), Lambda "
         f"arm64 ${PRICE['lambda_gb_s_arm64']}/GB-s and ${PRICE['lambda_request'] * 1e6:.2f}/M requests "
@@ -873,96 +1273,209 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
         f"${PRICE['scheduler_invocation'] * 1e6:.2f}/M invocations, Glue Data Catalog "
         f"${GLUE_REQUEST * 1e6:.2f}/M requests (https://aws.amazon.com/glue/pricing/, the free million a "
         "month ignored). Not measured: snapshot expiry's own commit (nothing is 24 h old in the sample; "
-        "one metadata write and Glue update a run) and more than one page of the table location's listing."
+        "one metadata write and Glue update a run) and more than one page of a table location's listing."
     )
-    formula = " + ".join(
-        f"{name} {fits[key].coefficients[index]:.4g}"
-        for index, name in enumerate(("", "AR x", "M x", "S x M x", "F x"))
-        for key in ("get",)
+    rows: list[tuple[str, ...]] = []
+    for term in COST_TERMS:
+        rows.append(
+            (
+                term,
+                *(f"${days[kind].cost.terms_usd[term]:.3f}" for kind in KINDS),
+                f"${sum(days[kind].cost.terms_usd[term] for kind in KINDS):.3f}",
+                f"${sum(days[kind].cost_wall.terms_usd[term] for kind in KINDS):.3f}",
+            )
+        )
+    rows.append(
+        ("invocations (one a tick, both tables)", "", "", f"${invocations:.3f}", f"${invocations:.3f}")
     )
-    term_rows = [
-        (term, f"${usd:.3f}", f"${cost_wall.terms_usd[term]:.3f}") for term, usd in cost.terms_usd.items()
+    for label, attribute in (
+        ("S3 GET/HEAD requests", "gets"),
+        ("S3 PUT/LIST/DELETE requests", "s3_other"),
+        ("Glue requests", "glue"),
+        ("Lambda seconds", "lambda_s"),
+    ):
+        rows.append(
+            (
+                label,
+                *(f"{getattr(days[kind].cost, attribute):,.0f}" for kind in KINDS),
+                f"{sum(getattr(days[kind].cost, attribute) for kind in KINDS):,.0f}",
+                f"{sum(getattr(days[kind].cost_wall, attribute) for kind in KINDS):,.0f}",
+            )
+        )
+    ticks = [sum(runs) for runs in zip(*(days[kind].cost.durations_s for kind in KINDS), strict=True)]
+    ticks_wall = [
+        sum(runs) for runs in zip(*(days[kind].cost_wall.durations_s for kind in KINDS), strict=True)
     ]
-    term_rows += [
-        ("S3 GET/HEAD requests", f"{cost.gets:,.0f}", f"{cost_wall.gets:,.0f}"),
-        ("S3 PUT/LIST/DELETE requests", f"{cost.s3_other:,.0f}", f"{cost_wall.s3_other:,.0f}"),
-        ("Glue requests", f"{cost.glue:,.0f}", f"{cost_wall.glue:,.0f}"),
-        ("Lambda seconds", f"{cost.lambda_s:,.0f}", f"{cost_wall.lambda_s:,.0f}"),
+    rows.append(
         (
             "run on Lambda: median / max (s)",
-            f"{statistics.median(cost.durations_s):.1f} / {max(cost.durations_s):.1f}",
-            f"{statistics.median(cost_wall.durations_s):.1f} / {max(cost_wall.durations_s):.1f}",
-        ),
-        ("**total USD per day**", f"**${cost.usd:.3f}**", f"**${cost_wall.usd:.3f}**"),
-    ]
-    section.table(
-        [f"curator, one day at {target_ar} AR (fitted)", "CPU seconds (the verdict)", "wall seconds"],
-        term_rows,
-        "lrr",
-    )
-    section.add(
-        f"GET/HEAD per run, for example: {formula.strip()} (S = {steady.snapshots_kept}, F = "
-        f"{steady.files_compared(steady.runs)} for the day's last run, M = "
-        f"{int(steady.maintains(steady.runs))}). The largest term is **{dominant}** "
-        f"(${cost.terms_usd[dominant]:.3f} of ${cost.usd:.3f}). **Freshness** on the simulated clock: the "
-        f"curator starts every {scale.interval_min} min and lists at its start; the archiver commits every "
-        "5 min at a fixed, unknown phase after a curator start (every phase, in 5 s steps); a commit waits "
-        "for the next run's start, then that run's whole duration on Lambda from the day above (its commit "
-        f"is near its end): worst {fresh.worst_s / 60:.2f} min, median {fresh.median_s / 60:.2f} min, p95 "
-        f"{fresh.p95_s / 60:.2f} min; runs longer than the interval: {fresh.overlapping_runs}."
-    )
-    terms = cost.terms_usd
-    latency_s = API_LATENCY_S * (cost.gets + cost.s3_other + cost.glue)
-    maintenance = terms["per maintenance run"] + terms["per snapshot kept"]
-    section.add(
-        f"**Against the ${CURATOR_TARGET_USD_DAY:.2f} target** (arithmetic on the terms above): "
-        f"${cost.usd:.3f} "
-        + (
-            f"misses it by ${cost.usd - CURATOR_TARGET_USD_DAY:.3f} "
-            f"({cost.usd / CURATOR_TARGET_USD_DAY - 1:.0%})"
-            if cost.usd >= CURATOR_TARGET_USD_DAY
-            else f"meets it with ${CURATOR_TARGET_USD_DAY - cost.usd:.3f} to spare"
+            *(
+                f"{statistics.median(durations):.1f} / {max(durations):.1f}"
+                for durations in (days[kind].cost.durations_s for kind in KINDS)
+            ),
+            f"{statistics.median(ticks):.1f} / {max(ticks):.1f}",
+            f"{statistics.median(ticks_wall):.1f} / {max(ticks_wall):.1f}",
         )
-        + f". {latency_s:,.0f} of the {cost.lambda_s:,.0f} Lambda seconds "
-        f"({latency_s / cost.lambda_s:.0%}) are "
-        f"the {API_LATENCY_S * 1000:.0f} ms per request, so the cost follows the request count (its fit is "
-        "exact) more than the noisier CPU fit. What changed for issue 13 (the same measurement gave $1.475 "
-        "before): a run compares only the days whose listing changed since the current snapshot's commit "
-        "(that commit's summary records a fingerprint of each day's listing), where it re-read every data "
-        "file of the window, and did so twice (the pass after its commit compared again to find nothing "
-        "left); snapshot expiry and orphan removal run once every "
-        f"{settings.maintenance_interval_minutes} min instead of every run. What is left: the lineage of "
-        f"the days that did change, today's appends and yesterday's until it closes "
-        f"(${terms['per file compared']:.3f}; compacting the open day, or a lineage index per day, would "
-        f"cut it); maintenance (${maintenance:.3f}); the listing re-lists {steady.lookback_days} full days "
-        f"every run (${terms['extra list pages']:.3f}; listing from the last key seen, or S3 event "
-        "notifications, which the handler accepts, removes it)."
+    )
+    rows.append(
+        (
+            "**total USD per day**",
+            *(f"**${days[kind].cost.usd:.3f}**" for kind in KINDS),
+            f"**${total:.3f}**",
+            f"**${total_wall:.3f}**",
+        )
+    )
+    section.table(
+        [
+            f"curator, one day at {target_ar} AR (fitted)",
+            "hook_results",
+            "hook_annotations",
+            "both: CPU seconds (the verdict)",
+            "both: wall seconds",
+        ],
+        rows,
+        "lrrrr",
     )
 
-    # -- files and bytes per day and per query
-    layout_rows = [
-        (
-            "raw (one object per tick and account-region)",
-            f"{raw_files:,}",
-            f"{raw_bytes / 1e6:.2f}",
-            f"{raw_files * factor:,.0f}",
-            f"{raw_bytes * factor / 1e6:,.1f}",
-        ),
-        (
-            "curated (Iceberg, after compaction)",
-            f"{curated_files:,}",
-            f"{curated_bytes / 1e6:.2f}",
-            f"{curated_files_target:,}",
-            f"{curated_bytes_target / 1e6:,.1f}",
-        ),
-        (
-            "ideal (one file per day, archiver writer settings)",
-            f"{ideal_files:,}",
-            f"{ideal_bytes / 1e6:.2f}",
-            "1",
-            f"{ideal_bytes * factor / 1e6:,.1f}",
-        ),
+
+def _report_verdict(  # noqa: PLR0917  # the arithmetic on the day's terms
+    section: Section,
+    scale: CuratedScale,
+    settings: Any,
+    days: dict[str, TableDay],
+    fresh: dict[str, Any],
+    total: float,
+    list_s: dict[str, float],
+    memory_mb: int,
+) -> None:
+    results, notes = days["results"], days["annotations"]
+    steady = results.steady
+    target_ar = scale.target_account_regions
+    formula = " + ".join(
+        f"{name} {results.fits['get'].coefficients[index]:.4g}"
+        for index, name in enumerate(("", "O x", "M x", "S x M x", "F x"))
+    )
+    section.add(
+        f"hook_results GET/HEAD per run, for example: {formula.strip()} (O = {target_ar}, S = "
+        f"{steady.snapshots_kept}, F = {steady.files_compared(steady.runs)} for the day's last run, M = "
+        f"{int(steady.maintains(steady.runs))}). **Freshness** on the simulated clock: the curator starts "
+        f"every {scale.interval_min} min and lists at its start; the archiver commits every 5 min at a "
+        "fixed, unknown phase after a curator start (every phase, in 5 s steps); a commit waits for the next "
+        "tick's start, then that tick's hook_results run on Lambda from the day above (its commit is near "
+        "its end), and an annotation also the hook_annotations run after it: hook_results worst "
+        f"{fresh['results'].worst_s / 60:.2f} min, median {fresh['results'].median_s / 60:.2f}, p95 "
+        f"{fresh['results'].p95_s / 60:.2f}; hook_annotations worst {fresh['annotations'].worst_s / 60:.2f} "
+        f"min, median {fresh['annotations'].median_s / 60:.2f}, p95 {fresh['annotations'].p95_s / 60:.2f}; "
+        f"ticks longer than the interval: {fresh['annotations'].overlapping_runs}."
+    )
+    latency_s = API_LATENCY_S * sum(d.cost.gets + d.cost.s3_other + d.cost.glue for d in days.values())
+    lambda_s = sum(d.cost.lambda_s for d in days.values())
+    terms = notes.cost.terms_usd
+    per_run = (
+        terms["fixed"] + terms["per maintenance run"] + terms["per snapshot kept"] + terms["extra list pages"]
+    )
+    ordered = sorted(terms.items(), key=lambda item: -item[1])
+    verdict = (
+        f"misses it by ${total - CURATOR_TARGET_USD_DAY:.3f} ({total / CURATOR_TARGET_USD_DAY - 1:.0%})"
+        if total >= CURATOR_TARGET_USD_DAY
+        else f"meets it with ${CURATOR_TARGET_USD_DAY - total:.3f} to spare"
+    )
+    p_none = (1 - notes.objects_per_tick / target_ar) ** target_ar
+    hourly = max(1, 60 // scale.interval_min)
+    # in the order of the change's size in the curator: a schedule switch, then a compaction policy
+    proposals = [
+        _annotations_every(days, 2, list_s, memory_mb),
+        _annotations_every(days, 3, list_s, memory_mb),
+        _open_day_compaction(days, hourly, list_s, memory_mb),
     ]
+    proposal_text = "; ".join(
+        f"{p.name}: ${p.usd:.3f} a day (hook_results ${p.usd_by_table['results']:.3f}, hook_annotations "
+        f"${p.usd_by_table['annotations']:.3f}), saving ${total - p.usd:.3f}, commit to queryable "
+        f"{p.worst_s / 60:.1f} min at worst" + ("" if p.meets else " (misses " + _misses(p) + ")")
+        for p in proposals
+    )
+    best = next((p for p in proposals if p.meets), None)
+    per_file_both = sum(d.cost.terms_usd["per file compared"] for d in days.values())
+    pages_both = sum(d.cost.terms_usd["extra list pages"] for d in days.values())
+    section.add(
+        f"**Against the ${CURATOR_TARGET_USD_DAY:.2f} target** (arithmetic on the terms above): both tables "
+        f"${total:.3f} {verdict}; hook_results alone ${results.cost.usd:.3f}, hook_annotations "
+        f"${notes.cost.usd:.3f}. {latency_s:,.0f} of the {lambda_s:,.0f} Lambda seconds "
+        f"({latency_s / lambda_s:.0%}) are the {API_LATENCY_S * 1000:.0f} ms per request, so the cost "
+        "follows the request count (its fit is exact) more than the noisier CPU fit. **Where "
+        "hook_annotations' cost goes:** "
+        + ", ".join(f"{term} ${usd:.3f}" for term, usd in ordered if usd >= SHOWN_USD)
+        + f". Its cost per run whatever it reads (catalog load, listing, maintenance: fixed, extra list "
+        f"pages, maintenance and snapshots) is ${per_run:.3f} a day; most of the rest is the lineage scan of "
+        "the days that changed: today's appends and yesterday's until it closes, one small data file a run "
+        "each, read again on every run until the day is compacted, exactly as for hook_results. At this "
+        f"fleet a table curated every tick costs about the same whatever it holds: "
+        f"{notes.objects_per_tick:.0f} annotation objects a run instead of {target_ar} results change only "
+        "the per-object and listing terms. **Proposals, modelled with the same fits (not implemented: "
+        "functions/ is not the bench's):** skipping a table's run when its listing of the lookback days is "
+        "unchanged, before loading the table, saves nothing at this fleet (a tick brings no annotation "
+        f"object with probability {p_none:.1g} at {target_ar} account-regions; it only helps small "
+        f"fleets); {proposal_text}. "
+        + (
+            f"**The cheapest fix that meets both targets: {best.name}**, saving ${total - best.usd:.3f} a "
+            f"day (${best.usd:.3f} in all)."
+            if best is not None
+            else "**None of these meets both targets.**"
+        )
+        + " Beyond these: a per-day lineage index (one object per day with the keys and ETags the table "
+        "holds, written in the commit) read instead of every data file of the changed days would cut the "
+        f"lineage scan, ${per_file_both:.3f} over both tables, to about one GET per changed day and run; "
+        f"listing from the last key seen would save most of the extra list pages, ${pages_both:.3f}."
+    )
+
+
+def _misses(proposal: Proposal) -> str:
+    missed = []
+    if proposal.usd >= CURATOR_TARGET_USD_DAY:
+        missed.append(f"the ${CURATOR_TARGET_USD_DAY:.2f} target")
+    if proposal.worst_s > FRESHNESS_TARGET_S:
+        missed.append(f"the {FRESHNESS_TARGET_S // 60} min target")
+    return " and ".join(missed)
+
+
+def _report_layouts(  # noqa: PLR0917  # the layouts' tables
+    section: Section,
+    scale: CuratedScale,
+    settings: Any,
+    fill: Fleet,
+    layouts: dict[str, TableLayout],
+    factor: float,
+    files_target: dict[str, int],
+) -> None:
+    target_ar = scale.target_account_regions
+    layout_rows = []
+    for kind in KINDS:
+        layout = layouts[kind]
+        raw_files, raw_bytes = layout.raw
+        layout_rows += [
+            (
+                f"{TABLES[kind]} raw (one object per tick and account-region"
+                + (" with an annotated failure)" if kind == "annotations" else ")"),
+                f"{raw_files:,}",
+                f"{raw_bytes / 1e6:.2f}",
+                f"{raw_files * factor:,.0f}",
+                f"{raw_bytes * factor / 1e6:,.1f}",
+            ),
+            (
+                f"{TABLES[kind]} curated (Iceberg, after compaction)",
+                f"{layout.curated[0]:,}",
+                f"{layout.curated[1] / 1e6:.2f}",
+                f"{files_target[kind]:,}",
+                f"{layout.curated[1] * factor / 1e6:,.1f}",
+            ),
+            (
+                f"{TABLES[kind]} ideal (one file per day, archiver writer settings)",
+                f"{layout.ideal[0]:,}",
+                f"{layout.ideal[1] / 1e6:.2f}",
+                "1",
+                f"{layout.ideal[1] * factor / 1e6:,.1f}",
+            ),
+        ]
     section.table(
         [
             "per day",
@@ -975,20 +1488,22 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
         "lrrrr",
     )
     query_rows = []
-    # files a day at the target fleet: raw grows with the fleet; curated is its bytes over the target size
-    files_per_day = {"raw": raw_files * factor, "curated": curated_files_target, "ideal": 1}
-    for name, span in QUERY_SPANS.items():
-        for layout in ("raw", "curated", "ideal"):
-            read = reads[name][layout]
-            query_rows.append(
-                (
-                    f"`{name}` {layout}",
-                    f"{read['files_read']:,}",
-                    f"{read['bytes_read'] / 1e6:.3f}",
-                    f"{files_per_day[layout] * span:,.0f}",
-                    f"{read['bytes_read'] * span * factor / 1e6:,.1f}",
+    for kind in KINDS:
+        layout = layouts[kind]
+        # files a day at the target fleet: raw grows with the fleet; curated is its bytes over the target size
+        files_per_day = {"raw": layout.raw[0] * factor, "curated": files_target[kind], "ideal": 1}
+        for name, span in QUERY_SPANS[kind].items():
+            for where in ("raw", "curated", "ideal"):
+                read = layout.reads[name][where]
+                query_rows.append(
+                    (
+                        f"`{name}` {where}",
+                        f"{read['files_read']:,}",
+                        f"{read['bytes_read'] / 1e6:.3f}",
+                        f"{files_per_day[where] * span:,.0f}",
+                        f"{read['bytes_read'] * span * factor / 1e6:,.1f}",
+                    )
                 )
-            )
     section.table(
         [
             "query, layout",
@@ -1005,18 +1520,10 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
         f"Read`) for each query over the whole day of the {fill.account_regions} account-region fleet, laid "
         "out three ways: the raw objects, the curated table's data files of that day (copied out of moto as "
         "the current snapshot lists them), and the same rows rewritten as one file per day with the "
-        "archiver's writer settings (`query.compact`). The 7- and 30-day figures are a day's times 7 or "
-        "30 (the queries' partition filters read whole days); bytes are the measured day's times "
+        "archiver's writer settings (`query.compact`). The hook_annotations queries are "
+        "`queries/annotations/*.sql` over a `hook_annotations` view. The 7- and 30-day figures are a day's "
+        "times 7 or 30 (the queries' partition filters read whole days); bytes are the measured day's times "
         f"{factor:g} for the fleet (raw bytes grow exactly so, curated about so); files per day are the "
-        f"raw objects times {factor:g}, and for the curated table the day's bytes over "
+        f"raw objects times {factor:g}, and for the curated tables the day's bytes over "
         f"`target_file_bytes` ({settings.target_file_bytes // 2**20} MiB), at least the measured count."
     )
-    print(f"  [7] section wall time {time.perf_counter() - section_started:.0f} s", flush=True)
-    section.data.update(
-        day_usd_target=cost.usd,
-        curated_files=curated_files,
-        ratio30=ratio30,
-        fresh_worst_target_s=fresh.worst_s,
-        section_s=section_s,
-    )
-    return section

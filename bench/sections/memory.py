@@ -15,6 +15,7 @@ from bench import runner
 from bench.plan import PAGE_SIZE, Plan, budget_text
 from bench.report import Section, mb
 from bench.servers import FAILED_STATUSES, Stack, remote_stack
+from emulation.archiver_harness import ARCHIVE_PREFIX
 from emulation.reconciliation import checkpoint_problems
 
 TARGET_BYTES = 400e6
@@ -231,19 +232,19 @@ def check_invariant(stack: Stack, events_file: Path, *, newest: datetime) -> dic
     truth = stack.emulator.terminal_statuses()
     s3 = stack.client("s3")
     ids: list[str] = []
-    statuses: list[str] = []
+    statuses: list[str | None] = []
     for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.bucket, Prefix=f"{runner.ARCHIVE_PREFIX}/dt="
+        Bucket=stack.bucket, Prefix=f"{ARCHIVE_PREFIX}/dt="
     ):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=stack.bucket, Key=item["Key"])["Body"].read()
             table = pq.ParquetFile(io.BytesIO(body)).read(columns=["hook_result_id", "status"])
-            ids.extend(table.column("hook_result_id").to_pylist())
+            ids.extend(str(i) for i in table.column("hook_result_id").to_pylist())  # never null
             statuses.extend(table.column("status").to_pylist())
     counts = Counter(ids)
     failed = {i for i, status in zip(ids, statuses, strict=True) if status in FAILED_STATUSES}
     events = set(events_file.read_text().split()) if events_file.exists() else set()
-    found = {
+    found: dict[str, Any] = {
         "rows": len(ids),
         "expected": len(truth),
         "duplicated": sum(1 for count in counts.values() if count > 1),

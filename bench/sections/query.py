@@ -100,13 +100,17 @@ def simulate_archive(days: int, per_day: int, target: Path, *, seed: int = 51) -
     return sequence, time.perf_counter() - started
 
 
-def compact(source: Path, target: Path) -> None:
-    """The same rows, one object per dt partition (what a compaction would leave), same writer settings."""
+def compact(source: Path, target: Path, *, annotations: bool = False) -> None:
+    """The same rows, one object per dt partition (what a compaction would leave), same writer settings;
+    `annotations`: the rows are hook_annotations' (ANNOTATION_SCHEMA), not hook_results'."""
     _archiver_imports()
     import pyarrow as pa  # noqa: PLC0415
     import pyarrow.parquet as pq  # noqa: PLC0415
 
+    from hook_archive.models.annotation_schema import ANNOTATION_SCHEMA  # noqa: PLC0415
     from hook_archive.models.archive_schema import ARCHIVE_SCHEMA  # noqa: PLC0415
+
+    schema = ANNOTATION_SCHEMA if annotations else ARCHIVE_SCHEMA
 
     for partition in sorted(source.glob("dt=*")):
         tables = [pq.ParquetFile(path).read() for path in sorted(partition.glob("*.parquet"))]
@@ -115,7 +119,7 @@ def compact(source: Path, target: Path) -> None:
         table = pa.concat_tables(tables)
         with pq.ParquetWriter(
             out / f"{ACCOUNT_ID}-{REGION}-compacted.parquet",
-            ARCHIVE_SCHEMA,
+            schema,
             compression="zstd",
             compression_level=3,
             write_statistics=True,
@@ -147,20 +151,23 @@ def describe(name: str, root: Path) -> Layout:
     return Layout(name, root, len(sizes), rows, sum(sizes), per_partition, sizes, dict(columns), row_groups)
 
 
-def duckdb_query(root: Path, sql_name: str, reps: int = QUERY_REPS) -> dict[str, Any]:
-    """Run a queries/*.sql (Athena SQL, transpiled by sqlglot) with DuckDB's JSON profiling: bytes read."""
+def duckdb_query(
+    root: Path, sql_name: str, reps: int = QUERY_REPS, *, view: str = "hook_results"
+) -> dict[str, Any]:
+    """Run a queries/*.sql (Athena SQL, transpiled by sqlglot) with DuckDB's JSON profiling: bytes read.
+    `sql_name` may name a subfolder (`annotations/...`, over `view` hook_annotations)."""
     import duckdb  # noqa: PLC0415
     import sqlglot  # noqa: PLC0415
 
     athena_sql = (QUERIES / f"{sql_name}.sql").read_text()
     duck_sql = sqlglot.transpile(athena_sql, read="athena", write="duckdb")[0]
-    profile = root.parent / f"{root.name}-{sql_name}-profile.json"
+    profile = root.parent / f"{root.name}-{sql_name.replace('/', '-')}-profile.json"
     pattern = str(root / "dt=*" / "*.parquet").replace("'", "''")
     runs = []
     for _ in range(reps):
         connection = duckdb.connect()
         connection.execute(
-            "CREATE VIEW hook_results AS SELECT * FROM read_parquet("  # noqa: S608  # our own temp path
+            f"CREATE VIEW {view} AS SELECT * FROM read_parquet("  # noqa: S608  # our own temp path
             f"'{pattern}', hive_partitioning = true, hive_types = {{'dt': 'VARCHAR'}})"
         )
         connection.execute("PRAGMA enable_profiling = 'json'")
