@@ -175,6 +175,26 @@ def test_open_days_keep_their_appends_and_a_closed_day_is_rewritten_into_one_fil
     assert_curated_equals_raw(aws)
 
 
+def test_an_open_day_past_open_day_max_files_is_compacted_and_keeps_taking_appends(
+    aws: LocalAws, raw: RawArchiveWriter
+) -> None:
+    settings = CurationSettings(close_after_hours=3, open_day_max_files=4)
+    noon = int(datetime.combine(DAY, time(12), tzinfo=UTC).timestamp() * 1000)
+    # Given an open day curated one archiver run at a time
+    compacted_after = []
+    for run in range(1, 10):
+        raw.write_run({DAY: raw.results(DAY, 5)})
+        report = run_curator(aws, settings=settings, clock_ms=lambda: noon)
+        if report.days_compacted:
+            compacted_after.append(run)
+        # Then it never holds more than the limit after a run, and every raw row is there, once
+        assert _files_of(aws, DAY) <= 4
+        assert_curated_equals_raw(aws)
+    # compacted when its 5th file came, then again when 4 appends had piled up on the compacted file
+    assert compacted_after == [5, 9]
+    assert _files_of(aws, DAY) == 1
+
+
 def test_late_raw_object_in_a_compacted_day_triggers_that_days_rewrite(
     aws: LocalAws, raw: RawArchiveWriter
 ) -> None:

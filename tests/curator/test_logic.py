@@ -258,9 +258,31 @@ def test_only_closed_days_with_more_files_than_their_bytes_need_are_compacted() 
         DayFiles(DAY - timedelta(days=3), files=3, bytes=300 * mb, rows=10),  # big: 3 files are right
         DayFiles(DAY + timedelta(days=1), files=9, bytes=mb, rows=10),  # still open
     ]
-    compact = days_to_compact(parts, now_ms=now, close_after_hours=3, target_file_bytes=128 * mb)
+    compact = days_to_compact(
+        parts, now_ms=now, close_after_hours=3, target_file_bytes=128 * mb, open_day_max_files=0
+    )
     assert compact == [DAY - timedelta(days=2)]
     assert files_wanted(0, target_file_bytes=mb) == 1
+
+
+def test_an_open_day_is_compacted_once_it_holds_more_than_open_day_max_files() -> None:
+    mb = 1024 * 1024
+    now = day_end_ms(DAY) - 6 * HOUR  # DAY is today, its end 6 hours away
+    yesterday = DAY - timedelta(days=1)  # ended 18 hours ago: closed
+
+    def compact(*parts: DayFiles, limit: int) -> list[date]:
+        return days_to_compact(
+            parts, now_ms=now, close_after_hours=3, target_file_bytes=128 * mb, open_day_max_files=limit
+        )
+
+    assert compact(DayFiles(DAY, files=12, bytes=mb, rows=10), limit=12) == []
+    assert compact(DayFiles(DAY, files=13, bytes=mb, rows=10), limit=12) == [DAY]
+    # 0: open days wait until they close, as before the setting existed
+    assert compact(DayFiles(DAY, files=300, bytes=mb, rows=10), limit=0) == []
+    # a big open day is left with the files its bytes need, not forced below them
+    assert compact(DayFiles(DAY, files=14, bytes=2000 * mb, rows=10), limit=12) == []
+    # closed days keep their own rule whatever the limit
+    assert compact(DayFiles(yesterday, files=2, bytes=mb, rows=10), limit=12) == [yesterday]
 
 
 def test_snapshots_expire_by_when_they_were_superseded_not_when_they_were_committed() -> None:
@@ -324,6 +346,7 @@ ENVIRONMENT = {
 def test_config_defaults_put_the_table_beside_the_raw_archive_not_in_it() -> None:
     config = CuratorConfig.from_environ(ENVIRONMENT)
     assert config.maintenance_interval_minutes == 60
+    assert config.open_day_max_files == 12
     assert config.table_location == "s3://hook-archive-local/curated/hook_results"
     assert "glue.endpoint" not in config.catalog_properties()
 
@@ -339,6 +362,8 @@ def test_config_defaults_put_the_table_beside_the_raw_archive_not_in_it() -> Non
         ("MAINTENANCE_INTERVAL_MINUTES", "-5"),
         ("MAINTENANCE_INTERVAL_MINUTES", "1441"),
         ("MAINTENANCE_INTERVAL_MINUTES", "hourly"),
+        ("OPEN_DAY_MAX_FILES", "-1"),
+        ("OPEN_DAY_MAX_FILES", "a dozen"),
     ],
 )
 def test_a_bad_variable_fails_the_cold_start_naming_it(variable: str, value: str) -> None:

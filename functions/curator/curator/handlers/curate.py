@@ -46,6 +46,7 @@ def settings_from(config: CuratorConfig) -> CurationSettings:
         lookback_days=config.lookback_days,
         max_objects_per_commit=config.max_objects_per_commit,
         close_after_hours=config.close_after_hours,
+        open_day_max_files=config.open_day_max_files,
         target_file_bytes=config.target_file_bytes,
         snapshot_retention_hours=config.snapshot_retention_hours,
         orphan_grace_hours=config.orphan_grace_hours,

@@ -105,6 +105,7 @@ class CurationSettings:
     max_objects_per_commit: int = 5000
     max_commits: int = 50  # ingest passes per run; a backfill goes on in the next run
     close_after_hours: float = 3.0
+    open_day_max_files: int = 12  # an open day is compacted past this many files (0: only once closed)
     target_file_bytes: int = 128 * 1024 * 1024
     snapshot_retention_hours: float = 24.0
     orphan_grace_hours: float = 24.0
@@ -361,6 +362,7 @@ def compact(
         now_ms=deps.clock_ms(),
         close_after_hours=settings.close_after_hours,
         target_file_bytes=settings.target_file_bytes,
+        open_day_max_files=settings.open_day_max_files,
     )
     for day in days:
         for attempt in range(settings.commit_attempts):

@@ -33,6 +33,7 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "LOOKBACK_DAYS": "lookback_days",
     "MAX_OBJECTS_PER_COMMIT": "max_objects_per_commit",
     "CLOSE_AFTER_HOURS": "close_after_hours",
+    "OPEN_DAY_MAX_FILES": "open_day_max_files",
     "TARGET_FILE_MB": "target_file_mb",
     "SNAPSHOT_RETENTION_HOURS": "snapshot_retention_hours",
     "ORPHAN_GRACE_HOURS": "orphan_grace_hours",
@@ -63,6 +64,9 @@ class CuratorConfig(BaseModel):
     lookback_days: int = Field(default=2, ge=0, le=90)
     max_objects_per_commit: int = Field(default=5000, ge=1, le=100_000)
     close_after_hours: float = Field(default=3.0, ge=0.0, le=24.0 * 7)
+    # An open day (today, or yesterday before it closes) is compacted once it holds more data files than
+    # this: 12 at the 5-minute schedule is about hourly. 0 compacts a day only once closed.
+    open_day_max_files: int = Field(default=12, ge=0, le=10_000)
     target_file_mb: int = Field(default=128, ge=1, le=4096)
     snapshot_retention_hours: float = Field(default=24.0, ge=0.5, le=24.0 * 90)
     orphan_grace_hours: float = Field(default=24.0, ge=MIN_ORPHAN_GRACE_HOURS, le=24.0 * 90)
