@@ -75,16 +75,32 @@ def fit(samples: Sequence[RunSample], key: str) -> Fit:
     return Fit(tuple(float(c) for c in coefficients), r2)
 
 
+def open_day_files(appends: int, max_files: int) -> int:
+    """The data files an open day holds after `appends` runs that each appended one file to it, under the
+    curator's threshold (`days_to_compact`, `open_day_max_files` N): a run whose append leaves the day
+    with more than N files compacts it to one (its bytes need one file). So N appends leave N files, the
+    (N+1)-th compacts, and from then on every N-th append (the compacted file and N appends make N + 1).
+    N = 0: never while open."""
+    if not max_files or appends <= max_files:
+        return appends
+    return 1 + (appends - max_files - 1) % max_files
+
+
+def compacts_open_day(appends: int, max_files: int) -> bool:
+    """Whether the run that makes the day's `appends`-th append also compacts it (threshold as above)."""
+    return bool(max_files) and appends > max_files and open_day_files(appends, max_files) == 1
+
+
 @dataclass(frozen=True)
 class SteadyDay:
-    """A day long after the first one, at one run per `interval_min`: the snapshots kept reach the
-    retention's worth (plus one maintenance interval's, expired only at the next maintenance), and each
-    run's window (its mark less `lookback_days`) holds the earlier days compacted (one file each),
-    yesterday uncompacted until its closing run, and today's appends so far. A run compares only the
-    days whose listing changed since the current snapshot's commit (see files_compared).
-
-    `open_compaction_runs` K > 0 models a curator that does not exist (a proposal): it also compacts the
-    open day on every K-th run, after that run's append, so a day never holds more than K + 1 files."""
+    """A day long after the first one, at one run per `interval_min`, each appending one data file to
+    today: the snapshots kept reach the retention's worth (plus one maintenance interval's, expired only
+    at the next maintenance), and each run's window (its mark less `lookback_days`) holds the earlier
+    days compacted (one file each), yesterday until its closing run compacts it, and today so far. An open
+    day is compacted as the curator does (`open_day_max_files`, `open_day_files`): today holds at most
+    N files before a run (N + 1 after the append that compacts it), and yesterday what its last runs
+    left. A run compares only the days whose listing changed since the current snapshot's commit (see
+    files_compared)."""
 
     interval_min: int = 5
     retention_hours: float = 24.0
@@ -92,7 +108,7 @@ class SteadyDay:
     lookback_days: int = 2
     snapshots_per_compaction: int = 1
     maintenance_interval_min: int = 60
-    open_compaction_runs: int = 0
+    open_day_max_files: int = 0
 
     @property
     def runs(self) -> int:
@@ -104,10 +120,19 @@ class SteadyDay:
         return math.ceil(self.close_after_hours * 60 / self.interval_min) + 1
 
     @property
+    def closing_compacts(self) -> bool:
+        """The closing run compacts yesterday unless its last open-day compaction left it one file."""
+        return self.today_files(self.runs + 1) > 1
+
+    def compacts_open_day(self, run: int) -> bool:
+        """Run j makes today's j-th append; it compacts today when that takes it past the threshold."""
+        return compacts_open_day(run, self.open_day_max_files)
+
+    @property
     def compactions_per_day(self) -> int:
-        """The closing run's, and the open day's every K-th run's."""
-        k = self.open_compaction_runs
-        return 1 + (self.runs // k if k else 0)
+        """The closing run's, and the open day's."""
+        open_day = sum(1 for run in range(1, self.runs + 1) if self.compacts_open_day(run))
+        return int(self.closing_compacts) + open_day
 
     @property
     def snapshots_kept(self) -> int:
@@ -123,36 +148,32 @@ class SteadyDay:
         return (run - 1) % self.runs_per_maintenance == 0
 
     def today_files(self, run: int) -> int:
-        """Today's data files before run j: its j-1 appends; with open-day compaction, the compacted file
-        and the appends since the last K-th run."""
-        appends, k = run - 1, self.open_compaction_runs
-        if not k or appends < k:
-            return appends
-        return appends - k * (appends // k) + 1
+        """Today's data files before run j: what its j-1 appends left."""
+        return open_day_files(run - 1, self.open_day_max_files)
 
     def yesterday_files(self, run: int) -> int:
-        """Yesterday's data files before run j: all its appends (or what the open-day compaction left)
-        until its closing run compacts them, then 1."""
+        """Yesterday's data files before run j: what its appends left, until its closing run compacts
+        them, then 1."""
         return self.today_files(self.runs + 1) if run <= self.closing_run else 1
 
     def files_in_window(self, run: int) -> int:
         return (self.lookback_days - 1) + self.yesterday_files(run) + self.today_files(run)
 
-    def compacts_open_day(self, run: int) -> bool:
-        return bool(self.open_compaction_runs) and run % self.open_compaction_runs == 0
+    def compacts(self, run: int) -> bool:
+        return (run == self.closing_run and self.closing_compacts) or self.compacts_open_day(run)
 
     def files_compacted(self, run: int) -> int:
-        """Yesterday's files on the closing run; today's (its own append included) on an open-day
-        compaction run; none otherwise."""
-        files = self.yesterday_files(run) if run == self.closing_run else 0
-        return files + (self.today_files(run) + 1 if self.compacts_open_day(run) else 0)
+        """Yesterday's files on the closing run; today's (its own append included) on a run whose append
+        takes it past the threshold; none otherwise."""
+        closing = self.yesterday_files(run) if run == self.closing_run and self.closing_compacts else 0
+        return closing + (self.today_files(run) + 1 if self.compacts_open_day(run) else 0)
 
     def files_compared(self, run: int) -> int:
         """Today's files (a new object every run: its listing always changed); yesterday's files until
         its closing run (late objects may still land: counted as changed on every run, an upper bound);
         every day of the window on the run after a compaction (a compaction's snapshot vouches for no
         listing); the compacted earlier days otherwise never."""
-        if run == self.closing_run + 1 or (run > 1 and self.compacts_open_day(run - 1)):
+        if self.compacts(run - 1 if run > 1 else self.runs):  # run 1 follows yesterday's last run
             return self.files_in_window(run)
         yesterday = self.yesterday_files(run) if run <= self.closing_run else 0
         return yesterday + self.today_files(run)

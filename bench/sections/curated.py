@@ -1,18 +1,22 @@
 """7. The curated Iceberg tables against the raw archive: files and bytes the named queries read, what
 the curator costs a day, and how long a committed row takes to become queryable.
 
-A curator day at the deployed 5-minute schedule is ~290 runs, each dearer than the last as the tables'
-snapshots and files accumulate: far too long to run whole. So the real curator runs for a few simulated
-hours at two fleet sizes against moto's Glue and S3 (in a child process, behind a counting proxy). Each
-tick curates both tables as the handler does, hook_results then hook_annotations; each table's runs are
-fitted as fixed + per new raw object + per maintenance run + per snapshot + per file
-(bench/curator_model.py), and the two fits are summed over a steady-state day at the issue's fleet. The
-smaller fleet also lands a whole day, which the named queries read raw, curated and ideally compacted.
+A curator day at the deployed 5-minute schedule is ~290 runs whose cost depends on the snapshots the
+tables keep and the data files each run's lineage scan reads: far too long to run whole. So the real
+curator, with the template's settings (OPEN_DAY_MAX_FILES included: it compacts a day still open every
+N appends), runs for a few simulated hours at two fleet sizes against moto's Glue and S3 (in a child
+process, behind a counting proxy). Each tick curates both tables as the handler does, hook_results then
+hook_annotations; each table's runs are fitted as fixed + per new raw object + per maintenance run + per
+snapshot + per file (bench/curator_model.py), and the two fits are summed over a steady-state day at the
+issue's fleet, whose files and compactions follow the curator's threshold rule; the rule is checked run
+by run against the simulated runs. The smaller fleet also lands a whole day, which the named queries read
+raw, curated and ideally compacted.
 """
 
 from __future__ import annotations
 
 import http.client
+import itertools
 import math
 import os
 import random
@@ -24,13 +28,23 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench.curator_model import TERMS, Fit, RunSample, SteadyDay, fit, freshness, list_pages
+from bench.curator_model import (
+    TERMS,
+    Fit,
+    RunSample,
+    SteadyDay,
+    compacts_open_day,
+    fit,
+    freshness,
+    list_pages,
+    open_day_files,
+)
 from bench.plan import REPO_ROOT, Plan
 from bench.report import Section
 from bench.sections.cost import API_LATENCY_S, FULL_VCPU_MB, PRICE
@@ -84,7 +98,9 @@ class CuratedScale:
     lands the rest of its day, so the queries read a whole day."""
 
     fleets: tuple[Fleet, ...] = (Fleet(accounts=1), Fleet(accounts=8))
-    sampled_runs: int = 12  # scheduled runs from midnight
+    # scheduled runs from midnight; 0: through the open day's first compaction and two runs after it
+    # (the template's OPEN_DAY_MAX_FILES + 3), at least MIN_SAMPLED_RUNS
+    sampled_runs: int = 0
     after_close_runs: int = 6  # scheduled runs after the closing run
     ticks_per_day: int = 288  # the archiver's 5-minute schedule: one raw object per tick and account-region
     interval_min: int = 5  # run() sets the template's CuratorScheduleRate default
@@ -98,7 +114,14 @@ class CuratedScale:
 
 
 DEFAULT_SCALE = CuratedScale()
-QUICK_SCALE = CuratedScale(fleets=(Fleet(accounts=1), Fleet(accounts=4)), sampled_runs=8, after_close_runs=4)
+QUICK_SCALE = CuratedScale(fleets=(Fleet(accounts=1), Fleet(accounts=4)), after_close_runs=4)
+MIN_SAMPLED_RUNS = 12
+
+
+def sampled_runs(scale: CuratedScale, open_day_max_files: int) -> int:
+    """The runs from midnight to sample: as asked, or enough for the curator to compact the open day once
+    (its (N+1)-th append) and run twice after (the run after a compaction compares the whole window)."""
+    return scale.sampled_runs or max(MIN_SAMPLED_RUNS, open_day_max_files + 3)
 
 
 def _imports() -> None:
@@ -375,9 +398,11 @@ class CuratorRun:
     cpu_seconds: float  # this process's CPU seconds over the call (the curator, and the counting proxy)
     calls: dict[str, int]
     objects: int  # new raw objects it read (hook_results: one per account-region)
-    compacted: int
+    compacted: tuple[date, ...]  # the days it compacted (CurationReport.days_compacted)
     maintained: bool = False  # snapshot expiry and orphan removal ran
-    window_files: int = 0  # the data files in the run's window before it (the closing run compacts them)
+    window_files: int = 0  # the data files in the run's window before it
+    files_by_day: dict[date, int] = field(default_factory=dict)  # the window's data files before it, by day
+    files_compacted: int = 0  # the data files its compactions rewrote (the days' files after its ingest)
 
     def values(self) -> dict[str, float]:
         _, gets, s3_other, glue = _price(self.calls)
@@ -422,7 +447,12 @@ def simulate_fleet(  # noqa: C901, PLR0915, PLR0917  # the stack, its proxy, wha
     ticks then land late and one more curator tick ingests them and compacts the day again (not counted: it
     makes the queries' day whole)."""
     _imports()
-    from curator.dal.curated_table import IcebergCuratedTable, glue_catalog, window_filter  # noqa: PLC0415
+    from curator.dal.curated_table import (  # noqa: PLC0415
+        IcebergCuratedTable,
+        equal_to,
+        glue_catalog,
+        window_filter,
+    )
     from curator.dal.raw_archive import S3RawArchive  # noqa: PLC0415
     from curator.logic.curation import CurationDependencies, curate  # noqa: PLC0415
     from curator.logic.requests import request_from_event  # noqa: PLC0415
@@ -456,28 +486,43 @@ def simulate_fleet(  # noqa: C901, PLR0915, PLR0917  # the stack, its proxy, wha
         counted through the observer (straight to moto, so not counted as requests), and the time that
         takes is kept apart, to be taken off the run's."""
 
-        compared = 0
-        window_files: int | None = None
+        compared = compacted = 0
+        files_by_day: Counter[date] | None = None
         observer_s = observer_cpu_s = 0.0
 
         def recorded(
             self, state: TableState, window: DayWindow, *, skip: frozenset[date] = frozenset()
         ) -> dict[date, RecordedDay]:
             started, cpu_started = time.perf_counter(), time.process_time()
+            days: Counter[date] = Counter()
             if state.snapshot_id is not None:
                 table = observer.load_table(self.identifier)
-                days = Counter(
+                days.update(
                     date.fromisoformat(str(task.file.partition[0]))
                     for task in table.scan(
                         row_filter=window_filter(window), snapshot_id=state.snapshot_id
                     ).plan_files()
                 )
-                if self.window_files is None:
-                    self.window_files = sum(days.values())
                 self.compared += sum(n for d, n in days.items() if d not in skip)
+            if self.files_by_day is None:  # the run's first pass: the window before the run
+                self.files_by_day = days
             self.observer_s += time.perf_counter() - started
             self.observer_cpu_s += time.process_time() - cpu_started
             return super().recorded(state, window, skip=skip)
+
+        def compact_day(self, state: TableState, day: date, summary: dict[str, str]) -> None:
+            """The real compaction; the day's files it rewrites are counted first, as above."""
+            started, cpu_started = time.perf_counter(), time.process_time()
+            table = observer.load_table(self.identifier)
+            self.compacted += sum(
+                1
+                for _ in table.scan(
+                    row_filter=equal_to("dt", day.isoformat()), snapshot_id=state.snapshot_id
+                ).plan_files()
+            )
+            self.observer_s += time.perf_counter() - started
+            self.observer_cpu_s += time.process_time() - cpu_started
+            super().compact_day(state, day, summary)
 
     def run_curator(clock: datetime, *, maintain: bool) -> dict[str, CuratorRun]:
         """One curator tick: each table in the handler's order. `maintain` forces expiry and orphan
@@ -505,6 +550,7 @@ def simulate_fleet(  # noqa: C901, PLR0915, PLR0917  # the stack, its proxy, wha
             report = curate(deps, run_settings, request)
             seconds = time.perf_counter() - started - table.observer_s
             cpu_seconds = time.process_time() - cpu_started - table.observer_cpu_s
+            by_day = dict(table.files_by_day or {})
             runs[kind] = CuratorRun(
                 held,
                 table.compared,
@@ -512,9 +558,11 @@ def simulate_fleet(  # noqa: C901, PLR0915, PLR0917  # the stack, its proxy, wha
                 cpu_seconds,
                 proxy.take(),
                 report.objects_added,
-                len(report.days_compacted),
+                tuple(date.fromisoformat(d) for d in report.days_compacted),
                 report.maintained,
-                table.window_files or 0,
+                sum(by_day.values()),
+                by_day,
+                table.compacted,
             )
         return runs
 
@@ -691,7 +739,8 @@ def _lambda_seconds(run: CuratorRun, model: LambdaModel) -> float:
 
 
 def deployed_curator() -> tuple[int, int, dict[str, str]]:
-    """The template's curator: its schedule's default rate in minutes, its MemorySize, its environment."""
+    """The template's curator: its schedule's default rate in minutes, its MemorySize, its environment's
+    literal values (those the deployment resolves, such as the bucket, are left out)."""
     from emulation.lambda_runtime import function_spec, load_template  # noqa: PLC0415
 
     template = load_template()
@@ -700,36 +749,78 @@ def deployed_curator() -> tuple[int, int, dict[str, str]]:
     if match is None:
         raise ValueError(f"CuratorScheduleRate default {rate!r} is not rate(N minutes)")
     spec = function_spec("CuratorFunction", template)
-    return int(match.group(1)), spec.memory_mb, {k: str(v) for k, v in spec.environment.items()}
+    environment = {k: str(v) for k, v in spec.environment.items() if isinstance(v, str | int | float)}
+    return int(match.group(1)), spec.memory_mb, environment
+
+
+def _compaction_runs(r: FleetRuns, kind: str) -> list[tuple[str, CuratorRun]]:
+    """A fleet's runs that price a compaction, with their table: the scheduled runs whose append took the
+    open day past the threshold (they ingest and compare as any run does, so their excess over their
+    table's fit is the compaction's). A table that made none at this fleet (hook_annotations at a small
+    one: too few ticks bring an annotation object) takes the other table's: the compaction is the same
+    code and the same number of files. Failing both, the closing run (it ingests nothing: its excess is the
+    compaction's less an ingest commit)."""
+    for kinds in ((kind,), tuple(k for k in KINDS if k != kind)):
+        runs = [(k, run) for k in kinds for run in r.scheduled[k] if run.compacted]
+        if runs:
+            return runs
+    closing = r.closing[kind]
+    return [(kind, closing)] if closing.compacted else []
 
 
 def _compaction_at(
-    measured: list[FleetRuns], fits: dict[str, Fit], kind: str, account_regions: int
+    measured: list[FleetRuns], fits: dict[str, dict[str, Fit]], kind: str, account_regions: int
 ) -> dict[str, float]:
-    """One table's closing run's excess over the fit at its state, per file compacted, linear in the fleet
-    between the smallest and the largest measured fleet; never below zero."""
+    """One table's compaction per data file compacted: its compacting runs' excess over their table's fit
+    (`fits` by table), linear in the fleet between the smallest and the largest measured fleet; never
+    below zero."""
     per_file = {}
     for r in measured:
-        closing = r.closing[kind]
+        runs = _compaction_runs(r, kind)
+        if not runs:
+            continue
+        files = max(1, sum(run.files_compacted for _, run in runs))
         per_file[r.fleet.account_regions] = {
-            key: (
-                closing.values()[key]
-                - fits[key].predict(
-                    closing.objects, closing.snapshots, closing.files, maintained=closing.maintained
-                )
+            key: sum(
+                run.values()[key]
+                - fits[k][key].predict(run.objects, run.snapshots, run.files, maintained=run.maintained)
+                for k, run in runs
             )
-            / max(1, closing.window_files)
-            for key in fits
+            / files
+            for key in fits[kind]
         }
+    if not per_file:
+        return dict.fromkeys(fits[kind], 0.0)
     small, large = min(per_file), max(per_file)
+    slope = 1.0 / (large - small) if large > small else 0.0
     return {
         key: max(
             0.0,
             per_file[small][key]
-            + (per_file[large][key] - per_file[small][key]) * (account_regions - small) / (large - small),
+            + (per_file[large][key] - per_file[small][key]) * (account_regions - small) * slope,
         )
-        for key in fits
+        for key in fits[kind]
     }
+
+
+def _snapshots_per_compaction(measured: list[FleetRuns], sampled: int) -> int:
+    """Snapshots a compaction adds (pyiceberg's overwrite: a delete and an append; the same for both
+    tables), from the first day's runs in order, the closing run last, of every fleet and table: a
+    compacting run that does not maintain adds its ingest's snapshot and its compactions'. At least 1."""
+    added = []
+    for r in measured:
+        for kind in KINDS:
+            ordered = [
+                *r.scheduled[kind][:sampled],
+                r.closing[kind],
+                *r.scheduled[kind][sampled : sampled + 1],
+            ]
+            added += [
+                (following.snapshots - run.snapshots - int(run.objects > 0)) / len(run.compacted)
+                for run, following in itertools.pairwise(ordered)
+                if run.compacted and run.snapshots and not run.maintained
+            ]
+    return max(1, round(statistics.median(added))) if added else 1
 
 
 @dataclass(frozen=True)
@@ -738,7 +829,7 @@ class TableDay:
 
     kind: str
     samples: int  # scheduled runs fitted
-    left_out: int  # scheduled runs left out: the table's first (it creates it), runs that read nothing new
+    left_out: int  # scheduled runs left out: the table's first, runs that read nothing new, compacting runs
     fits: dict[str, Fit]
     steady: SteadyDay
     objects_per_tick: float  # new raw objects a run at the target fleet
@@ -758,27 +849,46 @@ class TableLayout:
 
 
 def _settings(environment: Mapping[str, str]) -> Any:
+    """The template's settings as the handler reads them: its environment through the curator's own
+    parser (`CuratorConfig.from_environ`, validated as at cold start), then every `CurationSettings` field
+    the config carries, as `settings_from` in handlers/curate.py maps them (that module parses
+    os.environ on import). What the deployment resolves (bucket, database, region, service) gets a
+    placeholder: the section names its own bucket and database."""
     from curator.logic.curation import CurationSettings  # noqa: PLC0415
+    from curator.models.config import CuratorConfig  # noqa: PLC0415
 
-    defaults = CurationSettings()
-    return replace(  # the template's values, as the handler's config reads them
-        defaults,
-        lookback_days=int(environment.get("LOOKBACK_DAYS", defaults.lookback_days)),
-        close_after_hours=float(environment.get("CLOSE_AFTER_HOURS", defaults.close_after_hours)),
-        snapshot_retention_hours=float(
-            environment.get("SNAPSHOT_RETENTION_HOURS", defaults.snapshot_retention_hours)
-        ),
-        orphan_grace_hours=float(environment.get("ORPHAN_GRACE_HOURS", defaults.orphan_grace_hours)),
-        maintenance_interval_minutes=int(
-            environment.get("MAINTENANCE_INTERVAL_MINUTES", defaults.maintenance_interval_minutes)
-        ),
+    config = CuratorConfig.from_environ(
+        {
+            "ARCHIVE_BUCKET": "bench-archive",
+            "ARCHIVE_PREFIX": PREFIX,
+            "GLUE_DATABASE": DATABASE,
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_SERVICE_NAME": "bench",
+            **environment,
+        }
+    )
+    return CurationSettings(
+        **{f.name: getattr(config, f.name) for f in fields(CurationSettings) if hasattr(config, f.name)}
     )
 
 
 def _fitted(run: CuratorRun) -> bool:
     """The first run creates the table, once in the table's life: not a scheduled run's cost. A run that
-    read no new object commits nothing; at the target fleet every run has new objects of both tables."""
-    return bool(run.snapshots and run.objects)
+    read no new object commits nothing; at the target fleet every run has new objects of both tables. A
+    run that compacted the open day prices the compaction (`_compaction_at`), not the fit."""
+    return bool(run.snapshots and run.objects and not run.compacted)
+
+
+def _fits(kind: str, measured: list[FleetRuns]) -> tuple[dict[str, Fit], int, int]:
+    """One table's fits over its scheduled runs of every fleet; the runs fitted and left out."""
+    runs = [run for r in measured for run in r.scheduled[kind]]
+    samples = [
+        RunSample(run.objects, run.snapshots, run.files, run.values(), run.maintained)
+        for run in runs
+        if _fitted(run)
+    ]
+    fits = {key: fit(samples, key) for key in ("get", "s3_other", "glue", "cpu_s", "local_s")}
+    return fits, len(samples), len(runs) - len(samples)
 
 
 def _table_day(  # noqa: PLR0917  # one table's inputs, all needed
@@ -790,25 +900,20 @@ def _table_day(  # noqa: PLR0917  # one table's inputs, all needed
     list_seconds_per_page: dict[str, float],
     memory_mb: int,
 ) -> TableDay:
-    runs = [run for r in measured for run in r.scheduled[kind]]
-    samples = [
-        RunSample(run.objects, run.snapshots, run.files, run.values(), run.maintained)
-        for run in runs
-        if _fitted(run)
-    ]
-    fits = {key: fit(samples, key) for key in ("get", "s3_other", "glue", "cpu_s", "local_s")}
-    first = measured[0]
+    every = {k: _fits(k, measured) for k in KINDS}
+    fits, fitted, left_out = every[kind]
     steady = SteadyDay(
         interval_min=scale.interval_min,
         retention_hours=settings.snapshot_retention_hours,
         close_after_hours=settings.close_after_hours,
         lookback_days=settings.lookback_days,
         maintenance_interval_min=settings.maintenance_interval_minutes,
-        snapshots_per_compaction=max(
-            1, first.scheduled[kind][scale.sampled_runs].snapshots - first.closing[kind].snapshots
-        ),
+        snapshots_per_compaction=_snapshots_per_compaction(measured, scale.sampled_runs),
+        open_day_max_files=settings.open_day_max_files,
     )
-    compaction = _compaction_at(measured, fits, kind, scale.target_account_regions)
+    compaction = _compaction_at(
+        measured, {k: f for k, (f, _, _) in every.items()}, kind, scale.target_account_regions
+    )
     cost, cost_wall = (
         steady_day_cost(
             fits,
@@ -822,8 +927,8 @@ def _table_day(  # noqa: PLR0917  # one table's inputs, all needed
     )
     return TableDay(
         kind,
-        len(samples),
-        len(runs) - len(samples),
+        fitted,
+        left_out,
         fits,
         steady,
         objects_per_tick,
@@ -831,26 +936,6 @@ def _table_day(  # noqa: PLR0917  # one table's inputs, all needed
         cost,
         cost_wall,
     )
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A change to the curator, not implemented (functions/ is not the bench's), modelled with the same
-    fits over the same steady-state day: each table's day, the tick's charges, the worst commit to
-    queryable."""
-
-    name: str
-    usd_by_table: dict[str, float]
-    invocations_usd: float
-    worst_s: float
-
-    @property
-    def usd(self) -> float:
-        return sum(self.usd_by_table.values()) + self.invocations_usd
-
-    @property
-    def meets(self) -> bool:
-        return self.usd < CURATOR_TARGET_USD_DAY and self.worst_s <= FRESHNESS_TARGET_S
 
 
 def _modelled(
@@ -866,59 +951,145 @@ def _modelled(
     )
 
 
-def _annotations_every(
-    days: dict[str, TableDay], every: int, list_s: dict[str, float], memory_mb: int
-) -> Proposal:
-    """hook_annotations curated on every `every`-th tick only: `every` ticks' objects a run, one snapshot
-    and file a run, retention and the closing hour the same. An annotation waits up to `every` intervals,
-    then the tick's hook_results run and the hook_annotations run."""
-    results, notes = days["results"], days["annotations"]
-    steady = replace(notes.steady, interval_min=notes.steady.interval_min * every)
-    cost = _modelled(notes, steady, notes.objects_per_tick * every, list_s, memory_mb)
-    ticks = results.cost.durations_s
-    durations = [ticks[(run * every) % len(ticks)] + own for run, own in enumerate(cost.durations_s)]
-    worst = max(
-        freshness(ticks, interval_s=results.steady.interval_min * 60).worst_s,
-        freshness(durations, interval_s=steady.interval_min * 60).worst_s,
-    )
-    return Proposal(
-        f"hook_annotations on every {_ordinal(every)} tick",
-        {"results": results.cost.usd, "annotations": cost.usd},
-        invocation_usd(results.steady),
-        worst,
-    )
+@dataclass(frozen=True)
+class SettingDay:
+    """The day at one OPEN_DAY_MAX_FILES, with the same fits: each table's cost, the tick's charges, the
+    worst commit to queryable, the compactions and the longest lineage scan."""
+
+    max_files: int
+    usd_by_table: dict[str, float]
+    invocations_usd: float
+    worst_s: float
+    compactions: int  # a table's compactions a day
+    most_compared: int  # the most data files one run's lineage scan reads
+
+    @property
+    def usd(self) -> float:
+        return sum(self.usd_by_table.values()) + self.invocations_usd
 
 
-def _open_day_compaction(
-    days: dict[str, TableDay], every_runs: int, list_s: dict[str, float], memory_mb: int
-) -> Proposal:
-    """Both tables also compact the open day on every `every_runs`-th run (after its append), as the
-    closing run compacts the day before: a run's lineage scan then reads at most every_runs + 1 files of
-    today, and the closing run compacts what the last one left (SteadyDay.open_compaction_runs). Priced
-    with the closing runs' measured cost per file compacted, and one more snapshot per compaction."""
+def _at_max_files(
+    days: dict[str, TableDay], max_files: int, list_s: dict[str, float], memory_mb: int
+) -> SettingDay:
+    """The steady-state day of both tables with OPEN_DAY_MAX_FILES = max_files, everything else measured."""
+    steadies = {kind: replace(d.steady, open_day_max_files=max_files) for kind, d in days.items()}
     costs = {
-        kind: _modelled(
-            d, replace(d.steady, open_compaction_runs=every_runs), d.objects_per_tick, list_s, memory_mb
-        )
-        for kind, d in days.items()
+        kind: _modelled(d, steadies[kind], d.objects_per_tick, list_s, memory_mb) for kind, d in days.items()
     }
     interval_s = days["results"].steady.interval_min * 60
     ticks = [sum(runs) for runs in zip(*(c.durations_s for c in costs.values()), strict=True)]
-    worst = max(
-        freshness(costs["results"].durations_s, interval_s=interval_s).worst_s,
-        freshness(ticks, interval_s=interval_s).worst_s,
-    )
-    minutes = every_runs * days["results"].steady.interval_min
-    return Proposal(
-        f"both tables compacting the open day every {minutes} min",
+    steady = steadies["results"]
+    return SettingDay(
+        max_files,
         {kind: c.usd for kind, c in costs.items()},
-        invocation_usd(days["results"].steady),
-        worst,
+        invocation_usd(steady),
+        max(
+            freshness(costs["results"].durations_s, interval_s=interval_s).worst_s,
+            freshness(ticks, interval_s=interval_s).worst_s,
+        ),
+        steady.compactions_per_day,
+        max(steady.files_compared(run) for run in range(1, steady.runs + 1)),
     )
 
 
-def _ordinal(number: int) -> str:
-    return {2: "2nd", 3: "3rd"}.get(number, f"{number}th")
+@dataclass
+class ModelCheck:
+    """The steady-day model's threshold rule replayed over the simulated runs, run by run."""
+
+    runs: int = 0
+    agreed: int = 0
+    compactions: int = 0  # days the runs compacted: the open day's and the closing run's
+    open_day_compactions: int = 0
+    mismatches: list[str] = field(default_factory=list)
+
+
+def _check_model(
+    measured: list[FleetRuns], days: dict[str, TableDay], sampled: int, settings: Any, day0: date
+) -> ModelCheck:
+    """Every sampled run of both tables and fleets (first day, closing run, next day) against what the
+    steady-day model's rule expects of it: the window's data files by day before the run (the open day's
+    is what its appends left, `open_day_files`; the closed day's 1 once compacted), the days it compacts (a
+    run whose append takes the open day past OPEN_DAY_MAX_FILES, `compacts_open_day`; the closing run the
+    closed day if it holds more than one file), the data files those compactions rewrite, the files its
+    lineage scans read (every day of the window while the current snapshot is a compaction's, which
+    vouches for no listing; else the open day if a new object changed its listing: SteadyDay.
+    files_compared) and, up to the closing run, the snapshots held (one per ingest commit and
+    `snapshots_per_compaction` per compaction; later runs may expire some). A run that read no new object
+    appends nothing (hook_annotations at a small fleet). While every run so far appended, a first-day run
+    is also the steady day's run j: its today's files, compaction and files compacted are SteadyDay's."""
+    check = ModelCheck()
+    limit = settings.open_day_max_files
+    day1 = day0 + timedelta(days=1)
+    for r in measured:
+        for kind in KINDS:
+            steady = days[kind].steady
+            per_compaction = steady.snapshots_per_compaction
+            appends = {day0: 0, day1: 0}
+            closed: int | None = None  # the first day's files once closed and compacted
+            snapshots = 0
+            after_compaction = False
+            plan = [
+                *((run, day0) for run in r.scheduled[kind][:sampled]),
+                (r.closing[kind], None),
+                *((run, day1) for run in r.scheduled[kind][sampled:]),
+            ]
+            for index, (run, open_day) in enumerate(plan):
+                window = {day0: closed if closed is not None else open_day_files(appends[day0], limit)}
+                if open_day == day1:
+                    window[day1] = open_day_files(appends[day1], limit)
+                appended = open_day is not None and run.objects > 0
+                if open_day is None:  # the closing run: nothing new, the first day closed
+                    compacted = [day0] if window[day0] > 1 else []
+                else:
+                    compacted = (
+                        [open_day] if appended and compacts_open_day(appends[open_day] + 1, limit) else []
+                    )
+                expected = {
+                    "window files": {d: n for d, n in window.items() if n},
+                    "compacted": compacted,
+                    "files compacted": sum(window[d] + int(appended) for d in compacted),
+                    "files compared": sum(window.values())
+                    if after_compaction
+                    else (window[open_day] if appended and open_day is not None else 0),
+                }
+                got: dict[str, Any] = {
+                    "window files": dict(run.files_by_day),
+                    "compacted": list(run.compacted),
+                    "files compacted": run.files_compacted,
+                    "files compared": run.files,
+                }
+                if open_day != day1:
+                    expected["snapshots"], got["snapshots"] = snapshots, run.snapshots
+                if open_day == day0 and appended and appends[day0] == index < steady.closing_run - 1:
+                    # every run so far appended: the steady day's own run j (its today; no yesterday yet)
+                    j = index + 1
+                    expected["steady day"] = (
+                        steady.today_files(j),
+                        steady.compacts_open_day(j),
+                        steady.files_compacted(j),
+                    )
+                    got["steady day"] = (
+                        run.files_by_day.get(day0, 0),
+                        bool(run.compacted),
+                        run.files_compacted,
+                    )
+                check.runs += 1
+                check.compactions += len(run.compacted)
+                check.open_day_compactions += len(run.compacted) if open_day is not None else 0
+                if expected == got:
+                    check.agreed += 1
+                else:
+                    check.mismatches.append(
+                        f"{r.fleet.account_regions} AR {TABLES[kind]} run {index + 1}: model {expected}, "
+                        f"curator {got}"
+                    )
+                if open_day is not None:
+                    appends[open_day] += int(appended)
+                else:
+                    closed = 1 if compacted else window[day0]
+                snapshots += int(appended) + per_compaction * len(compacted)
+                after_compaction = bool(compacted) or (after_compaction and not appended)
+    return check
 
 
 def _layout(kind: str, raw_root: Path, fleet_dir: Path, curated: tuple[int, int]) -> TableLayout:
@@ -944,6 +1115,7 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
     day = datetime.now(UTC).date() - timedelta(days=2)  # it and the next day inside every query's window
     _, memory_mb, environment = deployed_curator()
     settings = _settings(environment)
+    scale = replace(scale, sampled_runs=sampled_runs(scale, settings.open_day_max_files))
     fill = min(scale.fleets, key=lambda f: f.account_regions)
     measured: list[FleetRuns] = []
     curated: dict[str, tuple[int, int]] = {}
@@ -1017,6 +1189,9 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
         )
         for r in measured
     }
+    check = _check_model(measured, days, scale.sampled_runs, settings, day)
+    for mismatch in check.mismatches:
+        print(f"  [7] model and curator disagree: {mismatch}", flush=True)
     section_s = time.perf_counter() - section_started
 
     # -- the summary rows
@@ -1073,6 +1248,15 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
         "met" if worst <= FRESHNESS_TARGET_S else "missed",
     )
     section.row(
+        f"steady-day model (OPEN_DAY_MAX_FILES {settings.open_day_max_files}) against the simulated runs, "
+        "run by run: the window's files by day, the days compacted and their files, the files compared, "
+        "the snapshots held",
+        f"{check.agreed} of {check.runs} runs agree ({check.compactions} compactions, "
+        f"{check.open_day_compactions} of an open day)",
+        "all",
+        "met" if check.agreed == check.runs and check.open_day_compactions else "missed",
+    )
+    section.row(
         "section wall time (measured in the section)",
         f"{section_s:.0f} s",
         f"<= {SECTION_TARGET_S} s",
@@ -1080,7 +1264,7 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
     )
 
     _report_measured(section, scale, settings, memory_mb, fill, mix)
-    _report_fits(section, scale, measured, days, model, measured_fresh)
+    _report_fits(section, scale, measured, days, model, measured_fresh, check)
     _report_day(section, scale, settings, memory_mb, days, list_s, invocations, total, total_wall)
     _report_verdict(section, scale, settings, days, fresh, total, list_s, memory_mb)
     _report_layouts(section, scale, settings, fill, layouts, factor, files_target)
@@ -1092,6 +1276,7 @@ def measure(scale: CuratedScale, workdir: Path) -> Section:  # noqa: PLR0915  # 
         ratio30=ratio30["results"],
         ratio30_annotations=ratio30["annotations"],
         fresh_worst_target_s=worst,
+        model_runs_agreeing=(check.agreed, check.runs),
         section_s=section_s,
     )
     return section
@@ -1123,8 +1308,12 @@ def _report_measured(  # noqa: PLR0917  # what the paragraph states
         "same `CurationSettings` (the template's), at the template's default `CuratorScheduleRate` "
         f"({scale.interval_min} min) on the simulated clock, against moto's Glue and S3 through a counting "
         "proxy (`CountingProxy`: every request the curator makes, raw LIST/GET, pyiceberg's metadata, "
-        "manifest and data files, Glue), counted per table; then the first tick after the day closed "
-        f"({settings.close_after_hours:g} h), which compacts it; then {scale.after_close_runs} ticks of the "
+        "manifest and data files, Glue), counted per table. The curator compacts a day still open once "
+        f"its append leaves it with more than `OPEN_DAY_MAX_FILES` data files ({settings.open_day_max_files} "
+        f"in the template): the sampled day's run {settings.open_day_max_files + 1} compacts it, and the "
+        f"{scale.sampled_runs} runs from midnight take in that compaction and the runs after it. Then the "
+        f"first tick after the day closed ({settings.close_after_hours:g} h), which compacts what is left of "
+        f"it; then {scale.after_close_runs} ticks of the "
         "next day with a curator tick after each (many snapshots, few files in the window). Every third "
         "sampled tick is made to maintain both tables (snapshot expiry and orphan removal; the deployed "
         f"`MAINTENANCE_INTERVAL_MINUTES`, {settings.maintenance_interval_minutes} min, maintains too few of "
@@ -1147,6 +1336,7 @@ def _report_fits(  # noqa: PLR0917  # the fit tables
     days: dict[str, TableDay],
     model: LambdaModel,
     measured_fresh: dict[int, Any],
+    check: ModelCheck,
 ) -> None:
     smallest = min(measured, key=lambda r: r.fleet.account_regions)
     idle = sum(1 for run in smallest.scheduled["annotations"] if not run.objects)
@@ -1158,14 +1348,16 @@ def _report_fits(  # noqa: PLR0917  # the fit tables
         "run that maintains and 0 otherwise, S the table's snapshots before the run (snapshot expiry and "
         "orphan removal read every kept snapshot's manifest list and manifests), F the data files its "
         "lineage scans read (a day whose listing the current snapshot's summary vouches for is skipped). "
-        "Runs before the closing tick have S and F growing together; those after it have S large and F "
-        "small, which separates the two. Per table, not one fit of the sum: the tables read different "
+        "Runs up to the open day's compaction have S and F growing together; those after it, and after "
+        "the closing tick, have S large and F small, which separates the two. Per table, not one fit of "
+        "the sum: the tables read different "
         "numbers of objects a run and hold different snapshots and files at the sampled fleets (at "
         f"{smallest.fleet.account_regions} account-regions {idle} of "
         f"{len(smallest.scheduled['annotations'])} ticks brought no annotation object), so the sum's terms "
         "would mix two histories and not separate; the split per table is what the report needs anyway. "
-        "Left out: each table's first run (it creates the table, once in its life) and runs that read no "
-        "new object (they commit nothing; at the target fleet no tick is without annotation objects): "
+        "Left out: each table's first run (it creates the table, once in its life), runs that read no "
+        "new object (they commit nothing; at the target fleet no tick is without annotation objects) and "
+        "runs that compacted the open day (they price the compaction, below): "
         + ", ".join(f"{TABLES[d.kind]} {d.samples} runs fitted, {d.left_out} left out" for d in days.values())
         + "."
     )
@@ -1189,6 +1381,7 @@ def _report_fits(  # noqa: PLR0917  # the fit tables
             scheduled = r.scheduled[kind]
             before, after = scheduled[: scale.sampled_runs], scheduled[scale.sampled_runs :]
             closing = r.closing[kind]
+            compacting = [run for run in before if run.compacted]
             per_fleet_rows.append(
                 (
                     f"{r.fleet.account_regions} AR, {TABLES[kind]}",
@@ -1198,7 +1391,13 @@ def _report_fits(  # noqa: PLR0917  # the fit tables
                     f"{before[1].requests:,} / {before[-1].requests:,} / {after[-1].requests:,}",
                     f"{before[1].cpu_seconds:.2f} / {before[-1].cpu_seconds:.2f} / "
                     f"{after[-1].cpu_seconds:.2f}",
-                    f"{closing.requests:,}, {closing.cpu_seconds:.2f} s ({closing.window_files} files)",
+                    ", ".join(
+                        f"run {before.index(run) + 1}: {run.requests:,}, {run.cpu_seconds:.2f} s "
+                        f"({run.files_compacted} files)"
+                        for run in compacting
+                    )
+                    or "none",
+                    f"{closing.requests:,}, {closing.cpu_seconds:.2f} s ({closing.files_compacted} files)",
                     f"{max(_lambda_seconds(run, model) for run in scheduled):.1f} s",
                     f"{measured_fresh[r.fleet.account_regions].worst_s / 60:.1f} min"
                     if kind == "annotations"
@@ -1212,12 +1411,28 @@ def _report_fits(  # noqa: PLR0917  # the fit tables
             "new objects read (runs that read any)",
             "requests: 2nd / last before close / last after",
             "CPU s: same runs",
+            "open-day compaction: requests, CPU s (files compacted)",
             "closing run: requests, CPU s (files compacted)",
             "longest scheduled run on Lambda",
             "commit to queryable, worst (these ticks, both tables)",
         ],
         per_fleet_rows,
-        "lrrrrrrr",
+        "lrrrrrrrr",
+    )
+    runs_text = f"{check.agreed} of {check.runs} runs agree"
+    section.add(
+        "**The model against the runs.** The steady-state day below follows the curator's rule "
+        "(`days_to_compact`: an open day is compacted once it holds more than max(`OPEN_DAY_MAX_FILES`, "
+        "the files its bytes need) data files; a closed day once it holds more than its bytes need), "
+        "written once in `curator_model.open_day_files`: with one append a run, N appends "
+        "leave N files, the (N+1)-th compacts the day to one, and every N-th append after that compacts it "
+        "again. Replayed over every sampled run of both tables and fleets, the first day's, the closing "
+        "run's and the next day's (`_check_model`: the window's data files by day before the run, the days "
+        "it compacts and the files they rewrite, the files its lineage scans read, and up to the closing "
+        "run the snapshots the table holds, one per ingest commit and "
+        f"{days['results'].steady.snapshots_per_compaction} per compaction), against what the curator did: "
+        f"{runs_text}; {check.compactions} compactions, {check.open_day_compactions} of them of an open day."
+        + (" Disagreements: " + "; ".join(check.mismatches[:4]) + "." if check.mismatches else "")
     )
 
 
@@ -1236,6 +1451,17 @@ def _report_day(  # noqa: PLR0917  # the day's table
     steady = days["results"].steady
     notes = days["annotations"]
     model = LambdaModel(memory_mb)
+    n = steady.open_day_max_files
+    open_runs = [run for run in range(1, steady.runs + 1) if steady.compacts_open_day(run)]
+    open_text = (
+        f"today holds what its appends left (`open_day_files`: at most {n} files before a run) and is "
+        f"compacted by runs {open_runs[0]}, {open_runs[1]}, ..., {open_runs[-1]} ({len(open_runs)} a day, "
+        f"{n + 1} files each); yesterday keeps the {steady.yesterday_files(1)} files its last runs left "
+        if len(open_runs) > 1
+        else f"today holds its j-1 appends; yesterday its {steady.yesterday_files(1)} files "
+    )
+    compacted = sum(steady.files_compacted(run) for run in range(1, steady.runs + 1))
+    most = max(steady.files_compared(run) for run in range(1, steady.runs + 1))
     section.add(
         f"**The day at {target_ar} account-regions ({scale.target_accounts} accounts x "
         f"{scale.target_regions} regions), long after the first day.** {steady.runs} scheduled ticks, each "
@@ -1244,20 +1470,25 @@ def _report_day(  # noqa: PLR0917  # the day's table
         "annotation objects per account-region tick; the chance that a tick brings none is nil, so each "
         "table commits once a run). Each table holds "
         f"S = {steady.snapshots_kept} snapshots ({settings.snapshot_retention_hours:g} h and one "
-        f"maintenance interval of {scale.interval_min}-min commits, plus the compaction's), read on the "
-        f"runs that maintain (one in {steady.runs_per_maintenance}: M = 1); run j's window (its mark less "
-        f"{steady.lookback_days} days) holds the day before yesterday (compacted, 1 file), yesterday "
-        f"({steady.runs} files until run {steady.closing_run} compacts it, then 1) and today's j-1 "
-        "appends, and it compares F = today's j-1 (a new object every run), yesterday's until it closes "
+        f"maintenance interval of {scale.interval_min}-min commits, plus "
+        f"{steady.snapshots_per_compaction} for each of the day's {steady.compactions_per_day} "
+        f"compactions), read on the runs that maintain (one in {steady.runs_per_maintenance}: M = 1). With "
+        f"`OPEN_DAY_MAX_FILES` {n}, {open_text}"
+        f"until run {steady.closing_run} compacts it, closed. Run j's window (its mark less "
+        f"{steady.lookback_days} days) holds the day before yesterday (compacted, 1 file), yesterday and "
+        "today, and it compares F = today's files (a new object every run), yesterday's until it closes "
         "(counted as changed on every run for late objects: an upper bound), and every day of the window "
-        f"on run {steady.closing_run + 1} (the compaction's snapshot vouches for no listing). "
+        "on the run after a compaction (the compaction's snapshot vouches for no listing): at most "
+        f"{most} files a run. "
         "Per run: the fitted terms at (O, M, S, F); the listing's pages beyond the first (ListObjectsV2 "
         "returns at most 1,000 keys, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html; "
         f"run j lists O x ({steady.lookback_days} x {steady.runs} + j) keys; every sampled run listed one "
         f"page; {list_s['cpu_s'] * 1000:.0f} ms CPU, {list_s['local_s'] * 1000:.0f} ms wall per page, "
-        f"measured on the filled day's hook_results listing); run {steady.closing_run} adds the compaction: "
-        "the closing runs' measured excess over the fit per file compacted, linear in AR between the fleets, "
-        f"times {steady.runs} files. Linear "
+        "measured on the filled day's hook_results listing); a compacting run adds the compaction: the "
+        "measured open-day compactions' excess over their table's fit per data file compacted (a table "
+        "that made none at a fleet takes the other table's there: the same code, the same files), linear "
+        "in AR between the fleets, times the files it "
+        f"compacts ({compacted} a day). Linear "
         "extrapolation in S and F over-counts manifest reads (the tables merge manifests, "
         "`commit.manifest-merge.enabled`). Lambda seconds = CPU seconds x "
         f"{model.cpu_scale:.2f} (Lambda gives one vCPU at {FULL_VCPU_MB} MB; the curator has {memory_mb} MB) "
@@ -1370,72 +1601,63 @@ def _report_verdict(  # noqa: PLR0917  # the arithmetic on the day's terms
     )
     latency_s = API_LATENCY_S * sum(d.cost.gets + d.cost.s3_other + d.cost.glue for d in days.values())
     lambda_s = sum(d.cost.lambda_s for d in days.values())
-    terms = notes.cost.terms_usd
-    per_run = (
-        terms["fixed"] + terms["per maintenance run"] + terms["per snapshot kept"] + terms["extra list pages"]
-    )
-    ordered = sorted(terms.items(), key=lambda item: -item[1])
+    both = {term: sum(d.cost.terms_usd[term] for d in days.values()) for term in COST_TERMS}
+    ordered = sorted(both.items(), key=lambda item: -item[1])
     verdict = (
         f"misses it by ${total - CURATOR_TARGET_USD_DAY:.3f} ({total / CURATOR_TARGET_USD_DAY - 1:.0%})"
         if total >= CURATOR_TARGET_USD_DAY
         else f"meets it with ${CURATOR_TARGET_USD_DAY - total:.3f} to spare"
     )
-    p_none = (1 - notes.objects_per_tick / target_ar) ** target_ar
-    hourly = max(1, 60 // scale.interval_min)
-    # in the order of the change's size in the curator: a schedule switch, then a compaction policy
-    proposals = [
-        _annotations_every(days, 2, list_s, memory_mb),
-        _annotations_every(days, 3, list_s, memory_mb),
-        _open_day_compaction(days, hourly, list_s, memory_mb),
-    ]
-    proposal_text = "; ".join(
-        f"{p.name}: ${p.usd:.3f} a day (hook_results ${p.usd_by_table['results']:.3f}, hook_annotations "
-        f"${p.usd_by_table['annotations']:.3f}), saving ${total - p.usd:.3f}, commit to queryable "
-        f"{p.worst_s / 60:.1f} min at worst" + ("" if p.meets else " (misses " + _misses(p) + ")")
-        for p in proposals
-    )
-    best = next((p for p in proposals if p.meets), None)
-    per_file_both = sum(d.cost.terms_usd["per file compared"] for d in days.values())
-    pages_both = sum(d.cost.terms_usd["extra list pages"] for d in days.values())
+    deployed = settings.open_day_max_files
+    sweep = [_at_max_files(days, n, list_s, memory_mb) for n in sorted({0, 6, 24, 48, 96, deployed})]
+    off = next(day for day in sweep if day.max_files == 0)
     section.add(
         f"**Against the ${CURATOR_TARGET_USD_DAY:.2f} target** (arithmetic on the terms above): both tables "
-        f"${total:.3f} {verdict}; hook_results alone ${results.cost.usd:.3f}, hook_annotations "
+        f"${total:.3f} {verdict}; hook_results ${results.cost.usd:.3f}, hook_annotations "
         f"${notes.cost.usd:.3f}. {latency_s:,.0f} of the {lambda_s:,.0f} Lambda seconds "
         f"({latency_s / lambda_s:.0%}) are the {API_LATENCY_S * 1000:.0f} ms per request, so the cost "
-        "follows the request count (its fit is exact) more than the noisier CPU fit. **Where "
-        "hook_annotations' cost goes:** "
+        "follows the request count (its fit is exact) more than the noisier CPU fit. **Where it goes**, both "
+        "tables: "
         + ", ".join(f"{term} ${usd:.3f}" for term, usd in ordered if usd >= SHOWN_USD)
-        + f". Its cost per run whatever it reads (catalog load, listing, maintenance: fixed, extra list "
-        f"pages, maintenance and snapshots) is ${per_run:.3f} a day; most of the rest is the lineage scan of "
-        "the days that changed: today's appends and yesterday's until it closes, one small data file a run "
-        "each, read again on every run until the day is compacted, exactly as for hook_results. At this "
-        f"fleet a table curated every tick costs about the same whatever it holds: "
-        f"{notes.objects_per_tick:.0f} annotation objects a run instead of {target_ar} results change only "
-        "the per-object and listing terms. **Proposals, modelled with the same fits (not implemented: "
-        "functions/ is not the bench's):** skipping a table's run when its listing of the lookback days is "
-        "unchanged, before loading the table, saves nothing at this fleet (a tick brings no annotation "
-        f"object with probability {p_none:.1g} at {target_ar} account-regions; it only helps small "
-        f"fleets); {proposal_text}. "
-        + (
-            f"**The cheapest fix that meets both targets: {best.name}**, saving ${total - best.usd:.3f} a "
-            f"day (${best.usd:.3f} in all)."
-            if best is not None
-            else "**None of these meets both targets.**"
-        )
-        + " Beyond these: a per-day lineage index (one object per day with the keys and ETags the table "
-        "holds, written in the commit) read instead of every data file of the changed days would cut the "
-        f"lineage scan, ${per_file_both:.3f} over both tables, to about one GET per changed day and run; "
-        f"listing from the last key seen would save most of the extra list pages, ${pages_both:.3f}."
+        + f". The open-day compaction (`OPEN_DAY_MAX_FILES` {deployed}) keeps every run's lineage scan to a "
+        "few small files; with it off (0: a day compacted only once closed, its appends read again on every "
+        f"run until then) the same fits give ${off.usd:.3f} a day. What the setting buys, with the same "
+        "fits (a compaction priced per file as measured; the snapshots each adds counted in S):"
     )
-
-
-def _misses(proposal: Proposal) -> str:
-    missed = []
-    if proposal.usd >= CURATOR_TARGET_USD_DAY:
-        missed.append(f"the ${CURATOR_TARGET_USD_DAY:.2f} target")
-    if proposal.worst_s > FRESHNESS_TARGET_S:
-        missed.append(f"the {FRESHNESS_TARGET_S // 60} min target")
-    return " and ".join(missed)
+    section.table(
+        [
+            "OPEN_DAY_MAX_FILES",
+            "compactions a day, each table",
+            "most files one run compares",
+            "hook_results",
+            "hook_annotations",
+            "both, with invocations",
+            "commit to queryable, worst",
+        ],
+        [
+            (
+                f"{day.max_files}"
+                + (" (template)" if day.max_files == deployed else "")
+                + (" (off)" if day.max_files == 0 else ""),
+                f"{day.compactions}",
+                f"{day.most_compared}",
+                f"${day.usd_by_table['results']:.3f}",
+                f"${day.usd_by_table['annotations']:.3f}",
+                f"${day.usd:.3f}",
+                f"{day.worst_s / 60:.1f} min",
+            )
+            for day in sweep
+        ],
+        "lrrrrrr",
+    )
+    section.add(
+        "What is left is mostly per run whatever it reads: the catalog load and the listing of the lookback "
+        f"days (fixed ${both['fixed']:.3f}, extra list pages ${both['extra list pages']:.3f}: listing from "
+        "the last key seen would save most of those pages), then the lineage scan of the few files that "
+        f"changed (${both['per file compared']:.3f}; a per-day lineage index, one object per day with the "
+        "keys and ETags the table holds written in the commit, would make it about one GET per changed day "
+        "and run)."
+    )
 
 
 def _report_layouts(  # noqa: PLR0917  # the layouts' tables
