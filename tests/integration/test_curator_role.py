@@ -188,3 +188,55 @@ def _assert_refused(aws: LocalAws, action: str) -> None:
         assert not aws.authorizer.allows_not_found(heads[-1])
         return
     assert refused == {action}, refused
+
+
+# The statements that serve both tables, each with the annotations' entries (a prefix, a resource) beside
+# the results'.
+SHARED_SIDS = (
+    "ListRawArchive",
+    "ReadRawArchive",
+    "ListCuratedTable",
+    "CuratedTableFiles",
+    "CuratedTableCatalog",
+)
+
+
+def _results_only(statement: dict[str, Any]) -> dict[str, Any]:
+    """The statement as it was before hook_annotations: every entry naming an annotations path dropped."""
+
+    def keep(values: Any) -> Any:
+        if isinstance(values, list):
+            kept = [value for value in values if "annotations" not in str(value)]
+            assert len(kept) < len(values), "no annotations entry to take away"
+            return kept
+        return values
+
+    narrowed = {**statement, "Resource": keep(statement["Resource"])}
+    if "Condition" in statement:
+        like = statement["Condition"]["StringLike"]
+        narrowed["Condition"] = {"StringLike": {"s3:prefix": keep(like["s3:prefix"])}}
+    assert narrowed != statement
+    return narrowed
+
+
+@pytest.mark.parametrize("sid", SHARED_SIDS)
+def test_without_a_statements_annotations_entry_hook_annotations_is_refused_and_hook_results_is_not(
+    aws: LocalAws, archiver: ArchiverHarness, curator: CuratorHarness, sid: str
+) -> None:
+    # Given the archiver's real archive, and CuratorRole with the statement as it was before annotations
+    _archive(aws, archiver)
+    documents = curator.role_documents()
+    curator.documents = documents.replacing(sid, _results_only(documents.statement(sid)))
+    # When the curator runs, Then the run fails on the annotations table's refusal...
+    action, code = REFUSED[sid]
+    with pytest.raises(CuratorRunError, match="annotations") as failure:
+        curator.run()
+    assert code in str(failure.value), str(failure.value)
+    _assert_refused(aws, action)
+    # ...and hook_results is curated all the same: one table's refusal does not hold the other back
+    _assert_curated_equals_raw(curator)
+    # And with the entry back, the next run curates every annotation, once
+    curator.documents = None
+    curator.run()
+    _assert_curated_annotations_equal_raw(curator)
+    _assert_curated_equals_raw(curator)
