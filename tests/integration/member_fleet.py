@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from emulation.aws_stack import LocalAws, local_aws
 from emulation.hook_results_api import HookResultsEmulator
 from emulation.organization import CentralArchive, LocalOrganization, MemberArchiver
 from emulation.synthetic_history import synthetic_history
 
 PAGE_SIZE = 50
+REGIONS = ("us-east-1", "eu-west-1")
+QUIET = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+
+
+@dataclass
+class Fleet:
+    aws: LocalAws
+    central: CentralArchive
+    members: dict[tuple[str, str], MemberArchiver]  # (account name, region) -> archiver
+
+
+@contextmanager
+def backfilled_fleet(*, seed: int) -> Iterator[Fleet]:
+    """Two member accounts in REGIONS archiving into one central archive, each archiver run once (a
+    backfill of three days), on a local stack of its own."""
+    with local_aws(page_size=PAGE_SIZE) as aws, ExitStack() as stack:
+        organization = LocalOrganization.create(aws)
+        central = CentralArchive.create(organization)
+        members = backfilled_members(
+            organization, central, stack, regions=REGIONS, seed=seed, runtime_environment=QUIET
+        )
+        yield Fleet(aws, central, members)
 
 
 def backfilled_members(

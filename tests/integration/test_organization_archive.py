@@ -7,44 +7,26 @@ read-only FleetHealthRole. Every call goes through the authorizing proxy."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
 
-from emulation.aws_stack import LocalAws, local_aws
 from emulation.function_role import RoleDocuments
-from emulation.organization import CentralArchive, FleetHealthCheck, LocalOrganization, MemberArchiver
+from emulation.organization import FleetHealthCheck
 from emulation.reconciliation import reconcile_member
 from emulation.synthetic_history import synthetic_results
-from tests.integration.member_fleet import backfilled_members
+from tests.integration.member_fleet import QUIET, Fleet, backfilled_fleet
 
 pytestmark = pytest.mark.integration
 
 HOUR_MS = 3_600_000
-REGIONS = ("us-east-1", "eu-west-1")
-QUIET = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
-
-
-@dataclass
-class Fleet:
-    aws: LocalAws
-    central: CentralArchive
-    members: dict[tuple[str, str], MemberArchiver]  # (account name, region) -> archiver
 
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
-    """Two member accounts in two regions, each archiver run once (a backfill of three days)."""
-    with local_aws(page_size=50) as aws, ExitStack() as stack:
-        organization = LocalOrganization.create(aws)
-        central = CentralArchive.create(organization)
-        members = backfilled_members(
-            organization, central, stack, regions=REGIONS, seed=50, runtime_environment=QUIET
-        )
-        yield Fleet(aws, central, members)
+    with backfilled_fleet(seed=50) as backfilled:
+        yield backfilled
 
 
 def test_every_member_archives_exactly_its_own_results_into_the_central_archive(fleet: Fleet) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,38 +17,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from emulation.aws_stack import LocalAws, local_aws
 from emulation.curated_queries import annotation_rows
 from emulation.curator_harness import ROLE_LOGICAL_ID, CentralDeployment, CuratorHarness
-from emulation.organization import CentralArchive, LocalOrganization, MemberArchiver
 from emulation.synthetic_history import synthetic_results
-from tests.integration.member_fleet import backfilled_members
+from tests.integration.member_fleet import QUIET, REGIONS, backfilled_fleet
+from tests.integration.member_fleet import Fleet as MemberFleet
 
 pytestmark = pytest.mark.integration
 
-REGIONS = ("us-east-1", "eu-west-1")
-QUIET = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
-
 
 @dataclass
-class Fleet:
-    aws: LocalAws
-    central: CentralArchive
-    members: dict[tuple[str, str], MemberArchiver]
+class Fleet(MemberFleet):
     curator: CuratorHarness[CentralDeployment]
 
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
-    """Two member accounts in two regions, each archiver run once (a backfill of three days)."""
-    with local_aws(page_size=50) as aws, ExitStack() as stack:
-        organization = LocalOrganization.create(aws)
-        central = CentralArchive.create(organization)
-        members = backfilled_members(
-            organization, central, stack, regions=REGIONS, seed=70, runtime_environment=QUIET
-        )
-        curator = CuratorHarness(CentralDeployment(central), runtime_environment=QUIET)
-        yield Fleet(aws, central, members, curator)
+    """The backfilled members, and the central stack's curator."""
+    with backfilled_fleet(seed=70) as members:
+        curator = CuratorHarness(CentralDeployment(members.central), runtime_environment=QUIET)
+        yield Fleet(members.aws, members.central, members.members, curator)
 
 
 def _raw_union(fleet: Fleet) -> dict[str, dict[str, Any]]:
