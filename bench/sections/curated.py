@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -849,11 +849,10 @@ class TableLayout:
 
 
 def _settings(environment: Mapping[str, str]) -> Any:
-    """The template's settings as the handler reads them: its environment through the curator's own
-    parser (`CuratorConfig.from_environ`, validated as at cold start), then every `CurationSettings` field
-    the config carries, as `settings_from` in handlers/curate.py maps them (that module parses
-    os.environ on import). What the deployment resolves (bucket, database, region, service) gets a
-    placeholder: the section names its own bucket and database."""
+    """The template's settings as the handler reads them at cold start: its environment through the
+    curator's own parser (`CuratorConfig.from_environ`), then `CurationSettings.from_config`. What the
+    deployment resolves (bucket, database, region, service) gets a placeholder: the section names its own
+    bucket and database."""
     from curator.logic.curation import CurationSettings  # noqa: PLC0415
     from curator.models.config import CuratorConfig  # noqa: PLC0415
 
@@ -867,9 +866,7 @@ def _settings(environment: Mapping[str, str]) -> Any:
             **environment,
         }
     )
-    return CurationSettings(
-        **{f.name: getattr(config, f.name) for f in fields(CurationSettings) if hasattr(config, f.name)}
-    )
+    return CurationSettings.from_config(config)
 
 
 def _fitted(run: CuratorRun) -> bool:

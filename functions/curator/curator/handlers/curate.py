@@ -31,6 +31,7 @@ metrics = Metrics()
 
 # Cold start: a missing or bad variable fails here, with a message that names it.
 CONFIG = CuratorConfig.from_environ(os.environ)
+SETTINGS = CurationSettings.from_config(CONFIG)
 
 
 @dataclass(frozen=True)
@@ -39,19 +40,6 @@ class CuratorDependencies:
 
     results: CurationDependencies
     annotations: CurationDependencies
-
-
-def settings_from(config: CuratorConfig) -> CurationSettings:
-    return CurationSettings(
-        lookback_days=config.lookback_days,
-        max_objects_per_commit=config.max_objects_per_commit,
-        close_after_hours=config.close_after_hours,
-        open_day_max_files=config.open_day_max_files,
-        target_file_bytes=config.target_file_bytes,
-        snapshot_retention_hours=config.snapshot_retention_hours,
-        orphan_grace_hours=config.orphan_grace_hours,
-        maintenance_interval_minutes=config.maintenance_interval_minutes,
-    )
 
 
 def _table_dependencies(
@@ -93,7 +81,7 @@ def default_dependencies() -> CuratorDependencies:
 
 def _curate_table(deps: CurationDependencies, event: Mapping[str, Any]) -> CurationReport:
     request = request_from_event(event, archive_prefix=deps.spec.raw_prefix(CONFIG.archive_prefix))
-    return curate(deps, settings_from(CONFIG), request)
+    return curate(deps, SETTINGS, request)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -36,6 +36,7 @@ from curator.logic.ingest_plan import (
     without_ids,
 )
 from curator.logic.maintenance import days_to_compact, expirable_snapshots, maintenance_due, orphan_files
+from curator.models.config import CuratorConfig
 from curator.models.curated_table import HOOK_RESULT_ID, RESULTS_TABLE, CuratedTableSpec
 from curator.models.plan import (
     CurationReport,
@@ -111,6 +112,20 @@ class CurationSettings:
     orphan_grace_hours: float = 24.0
     maintenance_interval_minutes: int = 60
     commit_attempts: int = 5
+
+    @classmethod
+    def from_config(cls, config: CuratorConfig) -> CurationSettings:
+        """The settings the environment sets (the rest keep their defaults)."""
+        return cls(
+            lookback_days=config.lookback_days,
+            max_objects_per_commit=config.max_objects_per_commit,
+            close_after_hours=config.close_after_hours,
+            open_day_max_files=config.open_day_max_files,
+            target_file_bytes=config.target_file_bytes,
+            snapshot_retention_hours=config.snapshot_retention_hours,
+            orphan_grace_hours=config.orphan_grace_hours,
+            maintenance_interval_minutes=config.maintenance_interval_minutes,
+        )
 
 
 @dataclass(frozen=True)
