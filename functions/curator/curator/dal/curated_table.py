@@ -227,43 +227,22 @@ class IcebergCuratedTable:
         summary: dict[str, str],
     ) -> None:
         with self._file_io(f"ingest commit to {'.'.join(self.identifier)}"):
-            self._ingest(
-                state,
-                delete_days=delete_days,
-                delete_keys=delete_keys,
-                delete_ids=delete_ids,
-                rows=rows,
-                mark=mark,
-                summary=summary,
-            )
-
-    def _ingest(
-        self,
-        state: TableState,
-        *,
-        delete_days: Sequence[date],
-        delete_keys: Sequence[str],
-        delete_ids: Sequence[str],
-        rows: pa.Table | None,
-        mark: date | None,
-        summary: dict[str, str],
-    ) -> None:
-        table = self._table(state)
-        transaction = table.transaction()
-        deletions: list[BooleanExpression] = []
-        if delete_keys:
-            deletions.append(is_in(RAW_OBJECT_KEY, delete_keys))
-        if delete_ids:
-            deletions.append(is_in(HOOK_RESULT_ID, delete_ids))
-        if deletions and delete_days:
-            which = deletions[0] if len(deletions) == 1 else Or(deletions[0], deletions[1])
-            days = is_in(PARTITION_COLUMN, (day.isoformat() for day in delete_days))
-            transaction.delete(And(days, which), snapshot_properties=summary)
-        if rows is not None and rows.num_rows:
-            transaction.append(rows, snapshot_properties=summary)
-        if mark is not None and mark != state.mark:
-            transaction.set_properties({MARK_PROPERTY: mark.isoformat()})
-        self._commit(transaction, what="ingest")
+            table = self._table(state)
+            transaction = table.transaction()
+            deletions: list[BooleanExpression] = []
+            if delete_keys:
+                deletions.append(is_in(RAW_OBJECT_KEY, delete_keys))
+            if delete_ids:
+                deletions.append(is_in(HOOK_RESULT_ID, delete_ids))
+            if deletions and delete_days:
+                which = deletions[0] if len(deletions) == 1 else Or(deletions[0], deletions[1])
+                days = is_in(PARTITION_COLUMN, (day.isoformat() for day in delete_days))
+                transaction.delete(And(days, which), snapshot_properties=summary)
+            if rows is not None and rows.num_rows:
+                transaction.append(rows, snapshot_properties=summary)
+            if mark is not None and mark != state.mark:
+                transaction.set_properties({MARK_PROPERTY: mark.isoformat()})
+            self._commit(transaction, what="ingest")
 
     def _commit(self, transaction: Any, *, what: str) -> None:
         try:
