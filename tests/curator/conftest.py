@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,6 +23,7 @@ from curator.logic.curation import CurationDependencies, CurationRequest, Curati
 from curator.models.curated_table import ANNOTATIONS_TABLE, RESULTS_TABLE, CuratedTableSpec
 from curator.models.plan import CurationReport
 from emulation.aws_stack import ACCOUNT_ID, CREDENTIALS, REGION, LocalAws, local_aws
+from emulation.curated_queries import annotation_rows
 from hook_archive.dal.archive_writer import AnnotationSpool, ParquetSpool, S3ArchiveWriter
 from hook_archive.logic.partitioning import annotation_key, archive_key
 from hook_archive.models.annotation_schema import AnnotationRow
@@ -302,28 +302,25 @@ def assert_curated_equals_raw(aws: LocalAws) -> None:
             assert row[name] == value, (name, row["hook_result_id"])
 
 
-_ANNOTATION_IDENTITY = ("hook_result_id", "annotation_name", "status", "severity_level", "archived_at", "dt")
-
-
-def raw_annotations(aws: LocalAws) -> dict[str, Counter[tuple[Any, ...]]]:
-    """Ground truth: every annotation object's rows, by hook_result_id (each id's rows from one object)."""
+def raw_annotations(aws: LocalAws) -> pa.Table:
+    """Ground truth: every annotation object's rows, with dt from its key (each id's rows in one object)."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     s3 = aws.client("s3")
-    rows: dict[str, Counter[tuple[Any, ...]]] = {}
+    tables = []
     owner: dict[str, str] = {}
     prefix = f"{ANNOTATIONS_TABLE.raw_prefix(ARCHIVE_PREFIX)}/dt="
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             body = s3.get_object(Bucket=aws.bucket, Key=item["Key"])["Body"].read()
+            table = pq.ParquetFile(pa.BufferReader(body)).read()
+            for hook_result_id in table.column("hook_result_id").to_pylist():
+                assert owner.setdefault(str(hook_result_id), item["Key"]) == item["Key"], (
+                    "an id in two objects"
+                )
             day = item["Key"].split("/")[2].removeprefix("dt=")
-            for row in pq.ParquetFile(pa.BufferReader(body)).read().to_pylist():
-                hook_result_id = row["hook_result_id"]
-                assert owner.setdefault(hook_result_id, item["Key"]) == item["Key"], "an id in two objects"
-                rows.setdefault(hook_result_id, Counter())[
-                    tuple({**row, "dt": day}[name] for name in _ANNOTATION_IDENTITY)
-                ] += 1
-    return rows
+            tables.append(table.append_column("dt", pa.array([day] * table.num_rows, pa.string())))
+    return pa.concat_tables(tables)
 
 
 def curated_annotations(aws: LocalAws) -> pa.Table:
@@ -332,8 +329,4 @@ def curated_annotations(aws: LocalAws) -> pa.Table:
 
 def assert_curated_annotations_equal_raw(aws: LocalAws) -> None:
     """hook_annotations holds exactly the raw annotation rows: every row of every id, none twice."""
-    curated: dict[str, Counter[tuple[Any, ...]]] = {}
-    for row in curated_annotations(aws).to_pylist():
-        identity = tuple(row[name] for name in _ANNOTATION_IDENTITY)
-        curated.setdefault(row["hook_result_id"], Counter())[identity] += 1
-    assert curated == raw_annotations(aws)
+    assert annotation_rows(curated_annotations(aws)) == annotation_rows(raw_annotations(aws))
